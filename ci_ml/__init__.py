@@ -1,0 +1,3 @@
+"""ci-ml: CI for ML pipelines."""
+
+__version__ = "0.1.0"

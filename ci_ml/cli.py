@@ -1,0 +1,81 @@
+"""The command line: argparse tree, dispatch, and THE error boundary.
+
+Only `main` catches exceptions and turns them into exit codes: 2 for user errors, 1 for
+failures, 130 for Ctrl-C. A traceback is shown only with --debug.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import traceback
+from collections.abc import Mapping, Sequence
+
+from ci_ml import __version__
+from ci_ml.commands import dag, plan, status
+from ci_ml.config import OPTION_BY_NAME
+from ci_ml.errors import CiMlError
+
+log = logging.getLogger("ci_ml")
+
+COMMANDS = (plan, dag, status)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ci-ml",
+        description="CI for ML pipelines: plan what a change touched, run only that, "
+        "restore the rest from a cache, report the metric diff.",
+    )
+    parser.add_argument("--version", action="version", version=f"ci-ml {__version__}")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--debug", action="store_true", help="debug logging and tracebacks")
+    common.add_argument(
+        "-C",
+        "--pipeline",
+        metavar="DIR",
+        default=None,
+        help="directory of the pipeline (default: the current directory; env CI_ML_PIPELINE)",
+    )
+    option = OPTION_BY_NAME["base-branch"]
+    common.add_argument("--base-branch", default=None, help=f"{option.help}; env {option.env_var}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for module in COMMANDS:
+        module.add_parser(sub, common)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> int:
+    env = os.environ if env is None else env
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _configure_logging(args.debug)
+    try:
+        return int(args.run(args, env))
+    except CiMlError as e:
+        if args.debug:
+            traceback.print_exc()
+        print(f"error: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 1
+    except Exception as e:  # noqa: BLE001 - the one place that turns a bug into a clean exit
+        if args.debug:
+            traceback.print_exc()
+        print(f"internal error: {type(e).__name__}: {e} (rerun with --debug)", file=sys.stderr)
+        return 1
+
+
+def _configure_logging(debug: bool) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(
+        logging.Formatter("%(levelname)s: %(message)s" if debug else "%(message)s")
+    )
+    log.handlers[:] = [handler]
+    log.setLevel(logging.DEBUG if debug else logging.INFO)
+    log.propagate = False

@@ -1,0 +1,50 @@
+"""`ci-ml status`: which stages changed since the last local run."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from ci_ml.pipeline.graph import build_graph
+from ci_ml.plan import compute_keys
+from ci_ml.sides import load_settings, open_project, read_side
+from ci_ml.state import read_last_run
+
+
+def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
+    parser = sub.add_parser(
+        "status",
+        parents=[common],
+        help="show stages whose inputs changed since the last local run",
+        description="Compare every stage's key in the working tree with the key it had when "
+        "`ci-ml run` last ran it here.",
+    )
+    parser.add_argument("--json", action="store_true", help="print one JSON document")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    project = open_project(args.pipeline or env.get("CI_ML_PIPELINE"))
+    side = read_side(project, None, settings=load_settings(project, env, {}))
+    graph = build_graph(side.pipeline)
+    keys = compute_keys(side.pipeline, graph, side.dep_ids, side.sha or "worktree")
+    last = read_last_run(project.root)
+    rows = []
+    for name in graph.order:
+        recorded = last.get(name)
+        state = (
+            "never run"
+            if recorded is None
+            else "up to date"
+            if recorded == keys[name]
+            else "changed"
+        )
+        rows.append({"name": name, "key": keys[name], "last_run_key": recorded, "status": state})
+    if args.json:
+        print(json.dumps({"stages": rows}, indent=2))
+    else:
+        width = max([len("stage"), *(len(r["name"]) for r in rows)])
+        print("\n".join(f"{r['name']:<{width}}  {r['status']}" for r in rows) or "no stages")
+    return 0

@@ -1,0 +1,202 @@
+"""ci-ml's settings: one OPTIONS table, one precedence. [pure]
+
+Precedence, lowest to highest: built-in defaults < ci-ml.yaml < CI_ML_* env < flags.
+Per-stage settings (`gpu`, `runner`, `timeout`, `env`) live in ci-ml.yaml only: under
+`defaults:` for every stage and `stages: {name: {...}}` per stage, where `name` is a stage
+address (`train@lr-0.1`) or a foreach/matrix group (`train`) to set all of its stages at once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ci_ml.errors import ConfigError, did_you_mean
+from ci_ml.pipeline.model import Pipeline, Stage, StageSettings
+
+CONFIG_FILE = "ci-ml.yaml"
+STAGE_SETTING_KEYS = ("gpu", "runner", "timeout", "env")
+# DVC's keys are allowed in ci-ml.yaml when a project keeps its stages there.
+PIPELINE_KEYS = ("stages", "vars", "params", "metrics", "plots")
+
+
+@dataclass(frozen=True, slots=True)
+class Option:
+    """One option, spelled `name` in ci-ml.yaml, `--name` as a flag, `CI_ML_NAME` in env."""
+
+    name: str
+    help: str
+    default: Any
+    parse: Callable[[str], Any] = str
+    flag: bool = True
+
+    @property
+    def env_var(self) -> str:
+        return "CI_ML_" + self.name.upper().replace("-", "_")
+
+    @property
+    def attr(self) -> str:
+        return self.name.replace("-", "_")
+
+
+def _labels(text: str) -> tuple[str, ...]:
+    return tuple(label for label in text.replace(",", " ").split() if label)
+
+
+OPTIONS: tuple[Option, ...] = (
+    Option(
+        "base-branch",
+        "branch that pull requests merge into; the base when no --base or event says otherwise "
+        "(default: origin's HEAD, else main)",
+        None,
+    ),
+    Option(
+        "cache",
+        "cache URL: a directory, file:///path or s3://bucket/prefix",
+        ".ci-ml/cache",
+    ),
+    Option(
+        "runner",
+        "runner labels (comma or space separated) for stages that need no GPU",
+        ("ubuntu-latest",),
+        _labels,
+        flag=False,
+    ),
+    Option(
+        "gpu-runner",
+        "runner labels for stages with `gpu: true`",
+        ("self-hosted", "gpu"),
+        _labels,
+        flag=False,
+    ),
+)
+OPTION_BY_NAME = {option.name: option for option in OPTIONS}
+FILE_KEYS = (*OPTION_BY_NAME, "defaults", "stages", *PIPELINE_KEYS)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Settings:
+    base_branch: str | None = None
+    cache: str = ".ci-ml/cache"
+    runner: tuple[str, ...] = ("ubuntu-latest",)
+    gpu_runner: tuple[str, ...] = ("self-hosted", "gpu")
+    # Only the keys a file sets, so `gpu: false` on a stage can override `defaults: {gpu: true}`.
+    stage_defaults: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    stage_settings: Mapping[str, Mapping[str, Any]] = dataclasses.field(default_factory=dict)
+
+
+def resolve(
+    file_doc: Mapping[str, Any] | None,
+    env: Mapping[str, str],
+    flags: Mapping[str, Any],
+    *,
+    source: str = CONFIG_FILE,
+) -> Settings:
+    """Build Settings from ci-ml.yaml's mapping, the environment and parsed flags."""
+    doc = dict(file_doc or {})
+    for key in doc:
+        if key not in FILE_KEYS:
+            raise ConfigError(
+                f"{source}: unknown setting {key!r}{did_you_mean(key, FILE_KEYS)}. "
+                "See docs/configuration.md for the settings ci-ml.yaml accepts."
+            )
+    values: dict[str, Any] = {}
+    for option in OPTIONS:
+        value = option.default
+        if doc.get(option.name) is not None:
+            value = _from_file(option, doc[option.name], source)
+        if env.get(option.env_var):
+            value = option.parse(env[option.env_var])
+        if flags.get(option.attr) is not None:
+            value = flags[option.attr]
+        values[option.attr] = value
+    stages_doc = doc.get("stages") or {}
+    if not isinstance(stages_doc, Mapping):
+        raise ConfigError(f"{source}: `stages` must be a mapping of stage name to settings.")
+    return Settings(
+        **values,
+        stage_defaults=_stage_settings(doc.get("defaults") or {}, f"{source}: defaults"),
+        stage_settings={
+            str(name): _stage_settings(entry or {}, f"{source}: stage {name!r}", strict=False)
+            for name, entry in stages_doc.items()
+        },
+    )
+
+
+def _from_file(option: Option, value: Any, source: str) -> Any:
+    if option.parse is _labels:
+        if isinstance(value, str):
+            return _labels(value)
+        if isinstance(value, list) and all(isinstance(v, str) for v in value):
+            return tuple(value)
+        raise ConfigError(f"{source}: {option.name} must be a list of runner labels.")
+    if not isinstance(value, str):
+        raise ConfigError(f"{source}: {option.name} must be a string, not {value!r}.")
+    return value
+
+
+def _stage_settings(entry: Any, where: str, *, strict: bool = True) -> dict[str, Any]:
+    if not isinstance(entry, Mapping):
+        raise ConfigError(f"{where}: expected a mapping of {', '.join(STAGE_SETTING_KEYS)}.")
+    if strict:
+        for key in entry:
+            if key not in STAGE_SETTING_KEYS:
+                raise ConfigError(
+                    f"{where}: unknown key {key!r}{did_you_mean(key, STAGE_SETTING_KEYS)}. "
+                    f"Per-stage settings are {', '.join(STAGE_SETTING_KEYS)}."
+                )
+    found: dict[str, Any] = {}
+    if "gpu" in entry:
+        if not isinstance(entry["gpu"], bool):
+            raise ConfigError(f"{where}: gpu must be true or false.")
+        found["gpu"] = entry["gpu"]
+    if "runner" in entry:
+        runner = entry["runner"]
+        found["runner"] = _labels(runner) if isinstance(runner, str) else tuple(map(str, runner))
+    if "timeout" in entry:
+        timeout = entry["timeout"]
+        if not isinstance(timeout, int) or isinstance(timeout, bool) or timeout <= 0:
+            raise ConfigError(f"{where}: timeout must be a positive number of seconds.")
+        found["timeout"] = timeout
+    if "env" in entry:
+        env = entry["env"] or {}
+        if not isinstance(env, Mapping):
+            raise ConfigError(f"{where}: env must be a mapping of variable to value.")
+        found["env"] = {str(k): str(v) for k, v in env.items()}
+    return found
+
+
+def apply_settings(
+    pipeline: Pipeline, settings: Settings, *, source: str = CONFIG_FILE
+) -> Pipeline:
+    """Attach each stage's settings: defaults < its group's entry < its own entry."""
+    known = {stage.name for stage in pipeline.stages} | {stage.group for stage in pipeline.stages}
+    for name in settings.stage_settings:
+        if name not in known:
+            raise ConfigError(
+                f"{source}: settings for stage {name!r}, which no pipeline file defines"
+                f"{did_you_mean(name, known)}. Fix the name or remove the entry."
+            )
+    stages = tuple(
+        dataclasses.replace(stage, settings=_merged(stage, settings)) for stage in pipeline.stages
+    )
+    return dataclasses.replace(pipeline, stages=stages)
+
+
+def _merged(stage: Stage, settings: Settings) -> StageSettings:
+    merged: dict[str, Any] = {"env": {}}
+    for entry in (
+        settings.stage_defaults,
+        settings.stage_settings.get(stage.group, {}),
+        settings.stage_settings.get(stage.name, {}) if stage.name != stage.group else {},
+    ):
+        merged.update({k: v for k, v in entry.items() if k != "env"})
+        merged["env"] = {**merged["env"], **entry.get("env", {})}
+    return StageSettings(
+        gpu=merged.get("gpu", False),
+        runner=merged.get("runner", ()),
+        timeout=merged.get("timeout"),
+        env=tuple(sorted(merged["env"].items())),
+    )

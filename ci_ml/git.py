@@ -1,0 +1,182 @@
+"""The only module that runs git: refs, trees, the index and object contents.
+
+Every path that crosses this module's boundary is repo-relative POSIX, as git prints it.
+Output is read with `-z` and split on NUL so no file name can break parsing.
+"""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from ci_ml.errors import GitError, GitRefError
+
+log = logging.getLogger("ci_ml")
+
+EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
+
+
+@dataclass(frozen=True, slots=True)
+class TreeEntry:
+    """One file (blob or gitlink) in a tree or the index."""
+
+    mode: str
+    object_id: str
+
+
+class Git:
+    """A git repository at `root` (its top level)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    @classmethod
+    def discover(cls, start: Path) -> Git:
+        try:
+            out = _run(["git", "rev-parse", "--show-toplevel"], cwd=start)
+        except GitError as e:
+            raise GitError(
+                f"{start} is not inside a git repository. ci-ml compares commits, so the "
+                "pipeline must live in a git repository: run `git init` and commit it."
+            ) from e
+        return cls(Path(out.decode().strip()))
+
+    def run(self, *args: str, stdin: bytes | None = None) -> bytes:
+        return _run(["git", *args], cwd=self.root, stdin=stdin)
+
+    def resolve(self, ref: str) -> str | None:
+        """The commit id `ref` names, or None when this clone lacks it."""
+        try:
+            out = self.run(
+                "rev-parse", "--verify", "--quiet", "--end-of-options", f"{ref}^{{commit}}"
+            )
+        except GitError:
+            return None
+        return out.decode().strip() or None
+
+    def merge_base(self, a: str, b: str) -> str | None:
+        try:
+            return self.run("merge-base", a, b).decode().strip() or None
+        except GitError:
+            return None
+
+    def is_shallow(self) -> bool:
+        return self.run("rev-parse", "--is-shallow-repository").decode().strip() == "true"
+
+    def remote_default_branch(self) -> str | None:
+        try:
+            out = self.run("symbolic-ref", "--quiet", "--short", "refs/remotes/origin/HEAD")
+        except GitError:
+            return None
+        return out.decode().strip() or None
+
+    def ls_tree(self, commit: str, prefix: str) -> dict[str, TreeEntry]:
+        """Every file under `prefix` ('' for all) in `commit`, by repo-relative path."""
+        args = ["ls-tree", "-r", "-z", "--full-tree", commit]
+        if prefix:
+            args += ["--", prefix]
+        entries: dict[str, TreeEntry] = {}
+        for record in _split_z(self.run(*args)):
+            meta, _, path = record.partition("\t")
+            mode, _kind, object_id = meta.split(" ")
+            entries[path] = TreeEntry(mode, object_id)
+        return entries
+
+    def ls_index(self, prefix: str) -> dict[str, TreeEntry]:
+        """Every file under `prefix` in the index (stage 0 or the first conflict stage)."""
+        args = ["ls-files", "-s", "-z", "--full-name"]
+        if prefix:
+            args += ["--", prefix]
+        entries: dict[str, TreeEntry] = {}
+        for record in _split_z(self.run(*args)):
+            meta, _, path = record.partition("\t")
+            mode, object_id, _stage = meta.split(" ")
+            entries.setdefault(path, TreeEntry(mode, object_id))
+        return entries
+
+    def worktree_changes(self, prefix: str) -> tuple[list[str], list[str]]:
+        """Tracked files under `prefix` that differ from the index: (modified, deleted)."""
+        args = ["status", "--porcelain=v2", "-z", "--untracked-files=no", "--no-renames"]
+        args += ["--ignore-submodules=all", "--", prefix or "."]
+        modified: list[str] = []
+        deleted: list[str] = []
+        for record in _split_z(self.run(*args)):
+            if not record.startswith("1 "):
+                continue
+            fields = record.split(" ", 8)
+            worktree_state, path = fields[1][1], fields[8]
+            if worktree_state == "D":
+                deleted.append(path)
+            elif worktree_state != ".":
+                modified.append(path)
+        return modified, deleted
+
+    def untracked(self, paths: Sequence[str]) -> list[str]:
+        """Untracked, not ignored files at or under `paths`."""
+        if not paths:
+            return []
+        out = self.run("ls-files", "-o", "--exclude-standard", "-z", "--full-name", "--", *paths)
+        return list(_split_z(out))
+
+    def hash_worktree_files(self, paths: Sequence[str]) -> dict[str, str]:
+        """Blob ids of working-tree files, as `git add` would store them (filters applied)."""
+        if not paths:
+            return {}
+        out = self.run(
+            "hash-object", "--stdin-paths", stdin="".join(f"{p}\n" for p in paths).encode()
+        )
+        return dict(zip(paths, out.decode().split(), strict=True))
+
+    def read_blobs(self, object_ids: Iterable[str]) -> Iterator[tuple[str, bytes]]:
+        """Contents of blobs, through one `git cat-file --batch` process."""
+        ids = list(dict.fromkeys(object_ids))
+        if not ids:
+            return
+        out = self.run("cat-file", "--batch", stdin="".join(f"{i}\n" for i in ids).encode())
+        pos = 0
+        for object_id in ids:
+            header_end = out.index(b"\n", pos)
+            header = out[pos:header_end].decode().split()
+            if header[-1] == "missing":
+                raise GitError(f"git object {object_id} is missing from the repository")
+            size = int(header[2])
+            yield object_id, out[header_end + 1 : header_end + 1 + size]
+            pos = header_end + 1 + size + 1
+
+    def head_sha(self) -> str | None:
+        return self.resolve("HEAD")
+
+
+def _split_z(out: bytes) -> Iterator[str]:
+    for record in out.split(b"\0"):
+        if record:
+            yield record.decode("utf-8", "surrogateescape")
+
+
+def _run(argv: list[str], *, cwd: Path, stdin: bytes | None = None) -> bytes:
+    log.debug("+ %s", " ".join(argv))
+    try:
+        proc = subprocess.run(argv, cwd=cwd, input=stdin, capture_output=True, check=False)
+    except FileNotFoundError as e:
+        raise GitError("git is not installed or not on PATH; install git and retry") from e
+    if proc.returncode != 0:
+        stderr = proc.stderr.decode(errors="replace").strip()
+        raise GitError(f"`{' '.join(argv)}` failed with exit code {proc.returncode}: {stderr}")
+    return proc.stdout
+
+
+def require_commit(git: Git, ref: str, *, what: str) -> str:
+    """Resolve `ref` or explain how to fetch it (shallow clones lack most history)."""
+    sha = git.resolve(ref)
+    if sha is not None:
+        return sha
+    hint = (
+        " This clone is shallow: fetch the base with `git fetch --no-tags --depth=1 origin "
+        f"{ref}` or check out with `fetch-depth: 0` (actions/checkout)."
+        if git.is_shallow()
+        else f" Check the name, or fetch it with `git fetch origin {ref}`."
+    )
+    raise GitRefError(f"{what} {ref!r} is not a commit in this clone.{hint}")

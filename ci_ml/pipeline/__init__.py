@@ -1,0 +1,1 @@
+"""The pipeline model, its parser and its graph."""

@@ -1,0 +1,88 @@
+"""Local state under `.ci-ml/`: the digest cache of files outside git.
+
+A file's digest is reused while its (size, mtime_ns, inode) are unchanged, so unchanged
+data is hashed once, ever. The directory ignores itself so it never shows up in git.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+STATE_DIR = ".ci-ml"
+
+
+def state_dir(root: Path) -> Path:
+    path = root / STATE_DIR
+    if not path.is_dir():
+        path.mkdir(parents=True, exist_ok=True)
+        (path / ".gitignore").write_text("# ci-ml's local state and cache\n*\n", encoding="utf-8")
+    return path
+
+
+class DigestCache:
+    """Digests of untracked files, keyed by absolute path and stat signature."""
+
+    def __init__(self, root: Path) -> None:
+        self._root = root
+        self._db: sqlite3.Connection | None = None
+
+    def _open(self) -> sqlite3.Connection:
+        if self._db is None:
+            self._db = sqlite3.connect(state_dir(self._root) / "digests.db", timeout=30)
+            self._db.execute(
+                "CREATE TABLE IF NOT EXISTS digests (path TEXT PRIMARY KEY, size INTEGER,"
+                " mtime_ns INTEGER, inode INTEGER, digest TEXT)"
+            )
+        return self._db
+
+    def digests(
+        self, paths: Iterable[Path], compute: Callable[[Path, ThreadPoolExecutor], str]
+    ) -> dict[Path, str]:
+        """Digest of every path: cached where the stat signature matches, computed otherwise."""
+        db = self._open()
+        result: dict[Path, str] = {}
+        todo: list[tuple[Path, os.stat_result]] = []
+        for path in paths:
+            st = path.stat()
+            row = db.execute(
+                "SELECT size, mtime_ns, inode, digest FROM digests WHERE path = ?", (str(path),)
+            ).fetchone()
+            if row is not None and tuple(row[:3]) == (st.st_size, st.st_mtime_ns, st.st_ino):
+                result[path] = row[3]
+            else:
+                todo.append((path, st))
+        if todo:
+            workers = max(2, os.cpu_count() or 2)
+            with ThreadPoolExecutor(workers) as pieces, ThreadPoolExecutor(workers) as files:
+                computed = files.map(lambda item: compute(item[0], pieces), todo)
+                for (path, st), digest in zip(todo, computed, strict=True):
+                    result[path] = digest
+                    db.execute(
+                        "INSERT OR REPLACE INTO digests VALUES (?, ?, ?, ?, ?)",
+                        (str(path), st.st_size, st.st_mtime_ns, st.st_ino, digest),
+                    )
+            db.commit()
+        return result
+
+
+def read_last_run(root: Path) -> dict[str, str]:
+    """Stage name -> the key it had when `ci-ml run` last completed it here."""
+    path = root / STATE_DIR / "last-run.json"
+    if not path.is_file():
+        return {}
+    data = json.loads(path.read_text(encoding="utf-8"))
+    return {str(k): str(v) for k, v in data.get("stages", {}).items()}
+
+
+def record_run(root: Path, keys: dict[str, str]) -> None:
+    """Remember the keys of stages that just ran or were restored (atomically)."""
+    merged = {**read_last_run(root), **keys}
+    path = state_dir(root) / "last-run.json"
+    tmp = path.with_suffix(f".tmp{os.getpid()}")
+    tmp.write_text(json.dumps({"stages": merged}, indent=2, sort_keys=True), encoding="utf-8")
+    tmp.replace(path)
