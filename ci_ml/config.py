@@ -56,6 +56,7 @@ OPTIONS: tuple[Option, ...] = (
         "cache",
         "cache URL: a directory, file:///path or s3://bucket/prefix",
         ".ci-ml/cache",
+        flag=False,
     ),
     Option(
         "runner",
@@ -200,3 +201,16 @@ def _merged(stage: Stage, settings: Settings) -> StageSettings:
         timeout=merged.get("timeout"),
         env=tuple(sorted(merged["env"].items())),
     )
+
+
+def options_table() -> str:
+    """The markdown table of OPTIONS that docs/configuration.md embeds (a test keeps it so)."""
+    rows = ["| ci-ml.yaml | flag | env | default | meaning |", "| --- | --- | --- | --- | --- |"]
+    for option in OPTIONS:
+        default = option.default
+        if isinstance(default, tuple):
+            default = ", ".join(default)
+        flag = f"`--{option.name}`" if option.flag else "-"
+        shown = f"`{default}`" if default else "-"
+        rows.append(f"| `{option.name}` | {flag} | `{option.env_var}` | {shown} | {option.help} |")
+    return "\n".join(rows) + "\n"

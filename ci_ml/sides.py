@@ -306,7 +306,7 @@ class _DepResolver:
 
 
 def _walk_files(top: Path) -> list[Path]:
-    files = []
+    files: list[Path] = []
     for dirpath, dirnames, filenames in os.walk(top):
         dirnames[:] = [d for d in dirnames if d not in (".git", STATE_DIR)]
         files.extend(Path(dirpath) / name for name in filenames)

@@ -34,17 +34,23 @@ def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     rows = []
     for name in graph.order:
         recorded = last.get(name)
-        state = (
-            "never run"
-            if recorded is None
-            else "up to date"
-            if recorded == keys[name]
-            else "changed"
+        rows.append(
+            {
+                "name": name,
+                "key": keys[name],
+                "last_run_key": recorded,
+                "status": _status(recorded, keys[name]),
+            }
         )
-        rows.append({"name": name, "key": keys[name], "last_run_key": recorded, "status": state})
     if args.json:
         print(json.dumps({"stages": rows}, indent=2))
     else:
-        width = max([len("stage"), *(len(r["name"]) for r in rows)])
+        width = max([len("stage"), *(len(str(r["name"])) for r in rows)])
         print("\n".join(f"{r['name']:<{width}}  {r['status']}" for r in rows) or "no stages")
     return 0
+
+
+def _status(recorded: str | None, key: str) -> str:
+    if recorded is None:
+        return "never run"
+    return "up to date" if recorded == key else "changed since the last run"

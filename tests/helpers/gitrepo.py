@@ -52,9 +52,7 @@ class GitRepo:
         return self.git("rev-parse", "HEAD")
 
 
-def run_cli(
-    *argv: str, cwd: Path, env: Mapping[str, str] | None = None
-) -> tuple[int, str, str]:
+def run_cli(*argv: str, cwd: Path, env: Mapping[str, str] | None = None) -> tuple[int, str, str]:
     """Run `ci-ml ARGV` in-process in `cwd`; return (exit code, stdout, stderr)."""
     out, err = io.StringIO(), io.StringIO()
     full_env = {**os.environ, **(env or {})}
@@ -78,3 +76,22 @@ def plan_json(repo: GitRepo, *args: str, env: Mapping[str, str] | None = None) -
 def reasons(document: Mapping[str, Any], name: str) -> list[str]:
     stage = next(s for s in document["stages"] if s["name"] == name)
     return [r["text"] for r in stage["reasons"]]
+
+
+def read_github_output(path: Path) -> dict[str, str]:
+    """Parse a $GITHUB_OUTPUT file the way the runner does (`name<<DELIM` heredocs)."""
+    values: dict[str, str] = {}
+    lines = iter(path.read_text(encoding="utf-8").splitlines())
+    for line in lines:
+        name, sep, delimiter = line.partition("<<")
+        if not sep:
+            key, _, value = line.partition("=")
+            values[key] = value
+            continue
+        body = []
+        for inner in lines:
+            if inner == delimiter:
+                break
+            body.append(inner)
+        values[name] = "\n".join(body)
+    return values

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Set up a virtual environment and run every check: ruff, mypy and the full test suite.
+# Usage: tests/run.sh [pytest args...]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+VENV="${CI_ML_VENV:-.venv}"
+PYTHON="${PYTHON:-python3}"
+if [ ! -x "$VENV/bin/python" ]; then
+  "$PYTHON" -m venv "$VENV"
+fi
+"$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -e '.[dev,example]'
+echo "== ruff"
+"$VENV/bin/ruff" check ci_ml tests benchmarks examples
+"$VENV/bin/ruff" format --check ci_ml tests
+echo "== mypy"
+"$VENV/bin/mypy"
+echo "== pytest"
+"$VENV/bin/pytest" -q "$@"
