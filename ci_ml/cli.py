@@ -14,13 +14,13 @@ import traceback
 from collections.abc import Mapping, Sequence
 
 from ci_ml import __version__
-from ci_ml.commands import dag, plan, status
-from ci_ml.config import OPTION_BY_NAME
+from ci_ml.commands import dag, plan, run, status
+from ci_ml.config import OPTIONS
 from ci_ml.errors import CiMlError
 
 log = logging.getLogger("ci_ml")
 
-COMMANDS = (plan, dag, status)
+COMMANDS = (plan, run, dag, status)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -39,8 +39,11 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="directory of the pipeline (default: the current directory; env CI_ML_PIPELINE)",
     )
-    option = OPTION_BY_NAME["base-branch"]
-    common.add_argument("--base-branch", default=None, help=f"{option.help}; env {option.env_var}")
+    for option in OPTIONS:
+        if option.flag:
+            common.add_argument(
+                f"--{option.name}", default=None, help=f"{option.help}; env {option.env_var}"
+            )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for module in COMMANDS:
         module.add_parser(sub, common)

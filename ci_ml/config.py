@@ -54,10 +54,28 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option(
         "cache",
-        "cache URL: a directory, file:///path or s3://bucket/prefix",
-        ".ci-ml/cache",
+        "cache URL: a directory, file:///path or s3://bucket/prefix (default: .ci-ml/cache "
+        "in the pipeline's root)",
+        None,
+    ),
+    Option(
+        "trust",
+        "cache area this run writes: trusted, untrusted or read-only (default: decided from "
+        "the GitHub event and ref)",
+        None,
+    ),
+    Option(
+        "trusted-refs",
+        "refs whose runs write the trusted cache area; `default` is the default branch",
+        ("default", "refs/tags/*"),
+        _labels,
         flag=False,
     ),
+    Option(
+        "s3-endpoint-url", "S3 endpoint for MinIO, R2, Ceph... (else AWS_ENDPOINT_URL_S3)", None
+    ),
+    Option("s3-region", "S3 region (else the AWS config chain)", None),
+    Option("s3-addressing-style", "S3 addressing style: path or virtual", None),
     Option(
         "runner",
         "runner labels (comma or space separated) for stages that need no GPU",
@@ -80,7 +98,12 @@ FILE_KEYS = (*OPTION_BY_NAME, "defaults", "stages", *PIPELINE_KEYS)
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Settings:
     base_branch: str | None = None
-    cache: str = ".ci-ml/cache"
+    cache: str | None = None
+    trust: str | None = None
+    trusted_refs: tuple[str, ...] = ("default", "refs/tags/*")
+    s3_endpoint_url: str | None = None
+    s3_region: str | None = None
+    s3_addressing_style: str | None = None
     runner: tuple[str, ...] = ("ubuntu-latest",)
     gpu_runner: tuple[str, ...] = ("self-hosted", "gpu")
     # Only the keys a file sets, so `gpu: false` on a stage can override `defaults: {gpu: true}`.

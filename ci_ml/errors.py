@@ -42,3 +42,22 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str:
     """Return ' (did you mean 'x'?)' for the closest choice, or ''."""
     close = difflib.get_close_matches(word, sorted(set(choices)), n=1, cutoff=0.6)
     return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+class CacheError(CiMlError):
+    """The cache failed: unreachable, refused a request, or holds something unusable."""
+
+
+class CorruptObjectError(CacheError):
+    """Objects a manifest names are missing or fail their digest check.
+
+    The executor runs the stage again instead of restoring it. `digests` lists the objects.
+    """
+
+    def __init__(self, message: str, *, digests: Iterable[str] = ()) -> None:
+        super().__init__(message)
+        self.digests = tuple(sorted(digests))
+
+
+class CacheConfigError(UserError):
+    """A cache URL or cache option the user gave cannot be used."""

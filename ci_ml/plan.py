@@ -7,6 +7,7 @@ also covers every stage downstream of a changed one. `will_run` is affected and 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -222,3 +223,57 @@ def _list_change(what: str, old: tuple[str, ...], new: tuple[str, ...]) -> str:
     removed = sorted(set(old) - set(new))
     parts = [f"+{p}" for p in added] + [f"-{p}" for p in removed]
     return f"{what} changed: {', '.join(parts)}"
+
+
+@dataclass(frozen=True, slots=True)
+class Available:
+    """Outputs of a stage key that need no run: in the cache, or already in the workspace."""
+
+    where: str  # "cache" or "workspace"
+    commit: str | None = None  # the commit that computed the cache entry
+
+
+def apply_availability(result: Plan, available: Mapping[str, Available]) -> Plan:
+    """Settle `will_run` against what exists: an affected stage whose key is available is
+    restored rather than run; a stage that is not affected but whose outputs a running stage
+    needs must run when its key is available nowhere. `available` is keyed by stage key."""
+    by_name = {s.name: s for s in result.stages}
+    runs = {s.name for s in result.stages if s.will_run and s.key not in available}
+    extra: dict[str, list[str]] = {}
+    for stage_plan in reversed(result.stages):  # downstream first, so needs propagate upward
+        name = stage_plan.name
+        if name not in runs:
+            continue
+        for up in result.graph.upstream[name]:
+            up_plan = by_name[up]
+            if up not in runs and up_plan.key not in available and not up_plan.stage.frozen:
+                runs.add(up)
+                extra.setdefault(up, []).append(name)
+    stages = []
+    for stage_plan in result.stages:
+        stages.append(_settle(stage_plan, runs, extra, available))
+    return dataclasses.replace(result, stages=tuple(stages))
+
+
+def _settle(
+    stage_plan: StagePlan,
+    runs: set[str],
+    extra: Mapping[str, list[str]],
+    available: Mapping[str, Available],
+) -> StagePlan:
+    name = stage_plan.name
+    reasons = list(stage_plan.reasons)
+    if name in extra:
+        needed_by = ", ".join(repr(n) for n in sorted(extra[name]))
+        reasons.append(Reason("needed", f"needed by {needed_by} and not in the cache"))
+    elif stage_plan.will_run and name not in runs:
+        found = available[stage_plan.key]
+        text = (
+            f"restored from cache (computed at {found.commit[:7]})"
+            if found.where == "cache" and found.commit
+            else "restored from cache"
+            if found.where == "cache"
+            else "outputs in the workspace are current"
+        )
+        reasons.append(Reason("cached", text))
+    return dataclasses.replace(stage_plan, will_run=name in runs, reasons=tuple(reasons))

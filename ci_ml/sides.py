@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from ci_ml.config import CONFIG_FILE, Settings, apply_settings, resolve
+from ci_ml.config import CONFIG_FILE, OPTIONS, Settings, apply_settings, resolve
 from ci_ml.dvcignore import IgnoreRules
 from ci_ml.errors import ConfigError, PipelineError, UserError
 from ci_ml.fingerprint import combine_ids, file_digest
@@ -107,8 +107,10 @@ def open_project(path: str | None) -> Project:
     return Project.find(start)
 
 
-def load_settings(project: Project, env: Mapping[str, str], flags: Mapping[str, Any]) -> Settings:
-    """Settings from the working tree's ci-ml.yaml (if any), the environment and flags."""
+def load_settings(project: Project, env: Mapping[str, str], args: Any) -> Settings:
+    """Settings from the working tree's ci-ml.yaml (if any), the environment and flags
+    (`args`: the parsed argparse namespace, whose option attributes are None when unset)."""
+    flags = {option.attr: getattr(args, option.attr, None) for option in OPTIONS}
     path = project.root / CONFIG_FILE
     doc: Any = None
     if path.is_file():

@@ -86,3 +86,19 @@ def record_run(root: Path, keys: dict[str, str]) -> None:
     tmp = path.with_suffix(f".tmp{os.getpid()}")
     tmp.write_text(json.dumps({"stages": merged}, indent=2, sort_keys=True), encoding="utf-8")
     tmp.replace(path)
+
+
+def write_run_summary(root: Path, document: dict[str, object]) -> None:
+    """The last run's outcome per stage, for `ci-ml report` (atomically)."""
+    path = state_dir(root) / "run.json"
+    tmp = path.with_suffix(f".tmp{os.getpid()}")
+    tmp.write_text(json.dumps(document, indent=2, sort_keys=True), encoding="utf-8")
+    tmp.replace(path)
+
+
+def read_run_summary(root: Path) -> dict[str, object] | None:
+    path = root / STATE_DIR / "run.json"
+    if not path.is_file():
+        return None
+    data = json.loads(path.read_text(encoding="utf-8"))
+    return data if isinstance(data, dict) else None

@@ -16,7 +16,7 @@ def test_precedence_is_defaults_file_env_flags() -> None:
     assert settings.cache == "from-flag"
     assert settings.base_branch == "develop"
     assert settings.runner == ("x", "y")
-    assert resolve(None, {}, {}).cache == ".ci-ml/cache"
+    assert resolve(None, {}, {}).cache is None
 
 
 def test_unknown_setting_suggests_the_closest() -> None:

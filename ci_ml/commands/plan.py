@@ -5,14 +5,19 @@ from __future__ import annotations
 import argparse
 import json
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 from ci_ml import gha
+from ci_ml.cache import CacheStore
+from ci_ml.cache_access import open_cache
 from ci_ml.config import Settings
-from ci_ml.plan import Plan, plan
+from ci_ml.plan import Available, Plan, apply_availability, plan
 from ci_ml.plan_output import plan_document, render_plan
 from ci_ml.refs import resolve_base
 from ci_ml.sides import Project, load_settings, open_project, read_side
+from ci_ml.state import STATE_DIR, read_last_run
 
 
 def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
@@ -28,6 +33,11 @@ def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
         "--github-output",
         action="store_true",
         help="also write stages, any-will-run, needs-gpu, runs-on and matrix to $GITHUB_OUTPUT",
+    )
+    parser.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="do not consult the cache: report every affected stage as will_run",
     )
     parser.set_defaults(run=run)
 
@@ -48,24 +58,60 @@ def add_side_flags(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def make_plan(args: argparse.Namespace, env: Mapping[str, str]) -> tuple[Project, Settings, Plan]:
+def make_plan(
+    args: argparse.Namespace, env: Mapping[str, str], *, head_ref: str | None = None
+) -> tuple[Project, Settings, Plan]:
+    """The static plan: base side vs head side, no cache consulted."""
     project = open_project(args.pipeline or env.get("CI_ML_PIPELINE"))
-    settings = load_settings(project, env, {"base_branch": args.base_branch})
+    settings = load_settings(project, env, args)
+    head_ref = head_ref or getattr(args, "head", None)
     base = resolve_base(
         project.git,
         explicit=args.base or env.get("CI_ML_BASE"),
         env=env,
         event=gha.load_event(env),
         base_branch=settings.base_branch,
-        head=args.head or "HEAD",
+        head=head_ref or "HEAD",
     )
-    head_side = read_side(project, args.head, settings=settings)
+    head_side = read_side(project, head_ref, settings=settings)
     base_side = read_side(project, base.sha, label=base.label)
     return project, settings, plan(base_side, head_side)
 
 
+def availability(
+    result: Plan, store: CacheStore | None, root: Path, *, workspace: bool
+) -> dict[str, Available]:
+    """Which stage keys need no run: cached (asked of the store for the stages that could
+    run, and their inputs) or, for a local run, current in the workspace."""
+    found: dict[str, Available] = {}
+    if workspace:
+        last_run = read_last_run(root)
+        for s in result.stages:
+            if last_run.get(s.name) == s.key and all(
+                (root / p).exists() for p in s.stage.out_paths
+            ):
+                found[s.key] = Available("workspace")
+    if store is None:
+        return found
+    wanted = {s.name for s in result.stages if s.affected}
+    wanted |= {up for name in wanted for up in result.graph.upstream[name]}
+    keys = sorted({result.stage(name).key for name in wanted} - set(found))
+    with ThreadPoolExecutor(8) as pool:
+        for key, hit in zip(keys, pool.map(store.get_manifest, keys), strict=True):
+            if hit is not None:
+                found[key] = Available("cache", hit.manifest.run.commit)
+    return found
+
+
 def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
-    _project, settings, result = make_plan(args, env)
+    project, settings, result = make_plan(args, env)
+    # The default local cache is consulted only once it exists: a plan never creates state,
+    # and without any cache the static answer is the useful one.
+    has_cache = bool(settings.cache) or (project.root / STATE_DIR / "cache").is_dir()
+    if has_cache and not args.no_cache:
+        store = open_cache(project, settings, env, reading_only=True)
+        found = availability(result, store, project.root, workspace=True)
+        result = apply_availability(result, found)
     document = plan_document(result, settings)
     if args.github_output:
         gha.set_outputs(github_outputs(document), env)

@@ -1,0 +1,455 @@
+"""Planning benchmark: `ci-ml plan --base HEAD~1 --json` against `dvc status`.
+
+Usage: python benchmarks/plan.py [--sizes 10,100,1000,10000] [--dvc-sizes 10,100,1000]
+       [--data-gib 2] [--out benchmarks/results-plan.json]
+
+Generated repositories, DVC's virtual environment and DVC's state live under `.bench/`
+(gitignored). See benchmarks/README.md for what is measured and the targets.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import gen_pipeline as gen
+import plan_report as report
+
+ROOT = Path(__file__).resolve().parents[1]
+DVC_VERSION = "3.67.1"
+SLOW_S = 60.0  # a run slower than this is not repeated
+SMALL_DATA = 200 << 20
+DATA_STAGES, DATA_FILES = 10, 1000
+TIME = Path("/usr/bin/time")
+# Run a command and report the peak RSS of its largest (waited-for) process, where GNU time
+# is missing.
+RSS_WRAPPER = (
+    "import resource, subprocess, sys\n"
+    "rc = subprocess.call(sys.argv[2:])\n"
+    "rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss\n"
+    "open(sys.argv[1], 'w').write(f'Maximum resident set size (kbytes): {rss}\\n')\n"
+    "sys.exit(rc)\n"
+)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Timing:
+    walls_s: tuple[float, ...]
+    median_s: float | None  # None when a run timed out or failed
+    peak_rss_mib: float | None
+    timed_out: bool
+    returncode: int | None
+    error: str | None = None  # the end of stderr of a run that failed
+
+
+@dataclass(frozen=True, slots=True)
+class _Run:
+    wall_s: float
+    rss_mib: float | None
+    returncode: int | None  # None: killed at the timeout
+    stderr: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Tools:
+    ci_ml: Path
+    dvc: Path
+    timeout_s: float
+    runs: int
+    can_drop_caches: bool
+
+
+# -- running and measuring -------------------------------------------------------------------
+
+
+def _run_once(
+    cmd: Sequence[str], *, cwd: Path, env: Mapping[str, str], timeout_s: float, stdout: Path | None
+) -> _Run:
+    """Run `cmd` once under GNU time (or a getrusage wrapper) for its peak RSS."""
+    with tempfile.NamedTemporaryFile("r", suffix=".rss", delete=False) as rss_file:
+        report_path = Path(rss_file.name)
+    if TIME.exists():
+        argv = [str(TIME), "-v", "-o", str(report_path), *cmd]
+    else:
+        argv = [sys.executable, "-c", RSS_WRAPPER, str(report_path), *cmd]
+    out = stdout.open("wb") if stdout else subprocess.DEVNULL
+    start = time.perf_counter()
+    proc = subprocess.Popen(
+        argv, cwd=cwd, env=dict(env), stdout=out, stderr=subprocess.PIPE, start_new_session=True
+    )
+    try:
+        _, err = proc.communicate(timeout=timeout_s)
+        code: int | None = proc.returncode
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)  # the whole group: the tool, not just `time`
+        proc.communicate()
+        err, code = b"", None
+    wall = time.perf_counter() - start
+    if stdout:
+        out.close()  # type: ignore[union-attr]  # a file when stdout is given
+    stderr = err.decode(errors="replace").strip()[-600:]
+    if code not in (0, None):
+        _log(f"  ! {' '.join(cmd)} exited {code}: {stderr}")
+    rss = _parse_rss(report_path.read_text(encoding="utf-8", errors="replace"))
+    report_path.unlink(missing_ok=True)
+    return _Run(wall, rss, code, stderr)
+
+
+def _parse_rss(report: str) -> float | None:
+    match = re.search(r"Maximum resident set size \(kbytes\): (\d+)", report)
+    return round(int(match.group(1)) / 1024, 1) if match else None
+
+
+def measure(
+    cmd: Sequence[str],
+    *,
+    cwd: Path,
+    env: Mapping[str, str],
+    tools: Tools,
+    before: Callable[[], None] | None = None,
+    stdout: Path | None = None,
+) -> Timing:
+    """Median wall time of `tools.runs` runs (one run when it takes over SLOW_S). A run that
+    times out or fails ends the measurement, which then has no median."""
+    runs: list[_Run] = []
+    for _ in range(tools.runs):
+        if before is not None:
+            before()
+        run = _run_once(cmd, cwd=cwd, env=env, timeout_s=tools.timeout_s, stdout=stdout)
+        runs.append(run)
+        if run.returncode != 0 or run.wall_s > SLOW_S:
+            break
+    last = runs[-1]
+    walls = tuple(round(r.wall_s, 3) for r in runs)
+    return Timing(
+        walls_s=walls,
+        median_s=statistics.median(walls) if last.returncode == 0 else None,
+        peak_rss_mib=max((r.rss_mib for r in runs if r.rss_mib is not None), default=None),
+        timed_out=last.returncode is None,
+        returncode=last.returncode,
+        error=last.stderr if last.returncode not in (0, None) else None,
+    )
+
+
+def drop_page_cache() -> bool:
+    """Empty the kernel's page cache (root only); False where that is not allowed."""
+    try:
+        os.sync()
+        Path("/proc/sys/vm/drop_caches").write_text("3\n", encoding="utf-8")
+    except OSError:
+        return False
+    return True
+
+
+def ci_ml_env() -> dict[str, str]:
+    # The plan must not pick up a GitHub event or settings from the caller's environment.
+    return {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "CI_ML_"))}
+
+
+def dvc_env(repo: Path) -> dict[str, str]:
+    return {**os.environ, **gen.dvc_env(gen.site_cache_for(repo))}
+
+
+def plan_cmd(tools: Tools) -> list[str]:
+    return [str(tools.ci_ml), "plan", "--base", "HEAD~1", "--json"]
+
+
+# -- setup -----------------------------------------------------------------------------------
+
+
+def ensure_dvc(venv: Path) -> Path:
+    """DVC in its own virtual environment, installed from PyPI when missing."""
+    dvc = venv / "bin" / "dvc"
+    if dvc.exists() and DVC_VERSION in _output([str(dvc), "--version"]):
+        return dvc
+    print(f"installing dvc=={DVC_VERSION} into {venv}", file=sys.stderr)
+    subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True)
+    subprocess.run([str(venv / "bin" / "pip"), "install", "-q", f"dvc=={DVC_VERSION}"], check=True)
+    return dvc
+
+
+def _output(argv: Sequence[str]) -> str:
+    try:
+        proc = subprocess.run(list(argv), capture_output=True, text=True, check=False)
+    except OSError:
+        return ""
+    return (proc.stdout + proc.stderr).strip()
+
+
+def machine_info(tools: Tools) -> dict[str, Any]:
+    cpuinfo = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+    meminfo = Path("/proc/meminfo").read_text(encoding="utf-8", errors="replace")
+    model = re.search(r"model name\s*:\s*(.*)", cpuinfo)
+    mem = re.search(r"MemTotal:\s*(\d+)", meminfo)
+    return {
+        "cpus": len(os.sched_getaffinity(0)),
+        "cpu_model": model.group(1).strip() if model else platform.processor(),
+        "mem_gib": round(int(mem.group(1)) / 2**20, 1) if mem else None,
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "git": _output(["git", "--version"]),
+        "dvc": _output([str(tools.dvc), "--version"]),
+        "ci_ml": _output([str(tools.ci_ml), "--version"]),
+        "page_cache_dropped": tools.can_drop_caches,
+        "loadavg_start": list(os.getloadavg()),
+    }
+
+
+# -- checks: is the answer right? ------------------------------------------------------------
+
+
+def check_plan(repo: Path, spec: gen.RepoSpec, tools: Tools) -> list[str]:
+    """Problems with ci-ml's plan: the changed stage and its downstream closure must be
+    will_run, the changed stage alone `changed` (with the param as reason), nothing else."""
+    proc = subprocess.run(
+        plan_cmd(tools), cwd=repo, env=ci_ml_env(), capture_output=True, text=True, check=False
+    )
+    if proc.returncode != 0:
+        return [f"exit {proc.returncode}: {proc.stderr.strip()[-500:]}"]
+    stages = {s["name"]: s for s in json.loads(proc.stdout)["stages"]}
+    expected = {gen.stage_name(n) for n in gen.downstream_closure(spec, spec.changed_stage)}
+    changed = gen.stage_name(spec.changed_stage)
+    problems = []
+    if len(stages) != spec.stages:
+        problems.append(f"{len(stages)} stages in the plan, expected {spec.stages}")
+    will_run = {name for name, s in stages.items() if s["will_run"]}
+    if will_run != expected:
+        problems.append(
+            f"will_run: missing {sorted(expected - will_run)[:10]}, "
+            f"extra {sorted(will_run - expected)[:10]}"
+        )
+    own = {name for name, s in stages.items() if s["changed"]}
+    if own != {changed}:
+        problems.append(f"changed: {sorted(own)[:10]}, expected [{changed!r}]")
+    reasons = [r["text"] for r in stages.get(changed, {}).get("reasons", [])]
+    if not any(spec.changed_param in text for text in reasons):
+        problems.append(f"{changed} reasons {reasons} do not name {spec.changed_param}")
+    return problems
+
+
+def check_dvc(stdout: Path, spec: gen.RepoSpec) -> list[str]:
+    """`dvc status` should report exactly the stage whose param changed."""
+    text = stdout.read_text(encoding="utf-8", errors="replace") if stdout.exists() else ""
+    reported = re.findall(r"^(\S+):\s*$", text, flags=re.MULTILINE)
+    expected = [gen.stage_name(spec.changed_stage)]
+    return [] if reported == expected else [f"dvc status reported {reported[:10]}"]
+
+
+# -- the two benchmarks ----------------------------------------------------------------------
+
+
+def bench_stages(
+    work: Path, size: int, *, files: int, with_ci: bool, with_dvc: bool, tools: Tools
+) -> dict[str, Any]:
+    spec = gen.RepoSpec(stages=size, files=files)
+    repo = work / f"stages-{size}"
+    _build(repo, spec, tools)
+    row: dict[str, Any] = {"stages": size, "files": files, "repo": str(repo)}
+    if with_ci:
+        row["ci_ml_problems"] = check_plan(repo, spec, tools)
+        row["ci_ml"] = asdict(measure(plan_cmd(tools), cwd=repo, env=ci_ml_env(), tools=tools))
+        _log(f"{size} stages: ci-ml {row['ci_ml']['walls_s']} {row['ci_ml_problems'] or 'ok'}")
+    if with_dvc:
+        gen.clear_dvc_state(repo)  # every size starts from the same (cold) DVC state
+        status_out = work / f"stages-{size}.dvc-status.txt"
+        row["dvc"] = asdict(
+            measure(
+                [str(tools.dvc), "status"],
+                cwd=repo,
+                env=dvc_env(repo),
+                tools=tools,
+                stdout=status_out,
+            )
+        )
+        row["dvc_problems"] = [] if row["dvc"]["timed_out"] else check_dvc(status_out, spec)
+        _log(f"{size} stages: dvc {row['dvc']['walls_s']} {row['dvc_problems'] or 'ok'}")
+    row["ratio"] = _ratio(row.get("dvc"), row.get("ci_ml"))
+    return row
+
+
+def bench_data(work: Path, data_bytes: int, tools: Tools) -> dict[str, Any]:
+    """First plan on a fresh checkout (no digest cache, page cache dropped where allowed)
+    vs DVC's status with its state cleared; then both again over unchanged data."""
+    spec = gen.RepoSpec(stages=DATA_STAGES, files=DATA_FILES, data_bytes=data_bytes)
+    repo = work / f"data-{data_bytes >> 20}mib"
+    _build(repo, spec, tools)
+    state = repo / ".ci-ml"
+
+    def fresh_ci(*, cold: bool) -> Callable[[], None]:
+        def reset() -> None:
+            shutil.rmtree(state, ignore_errors=True)  # an empty digest cache
+            if cold:
+                drop_page_cache()
+
+        return reset
+
+    def fresh_dvc(*, cold: bool) -> Callable[[], None]:
+        def reset() -> None:
+            gen.clear_dvc_state(repo)
+            if cold:
+                drop_page_cache()
+
+        return reset
+
+    cmd, dvc = plan_cmd(tools), [str(tools.dvc), "status"]
+    row: dict[str, Any] = {"data_mib": data_bytes >> 20, "repo": str(repo)}
+    row["ci_ml_problems"] = check_plan(repo, spec, tools)
+    for label, cold in (("cold", True), ("warm", False)):
+        if cold and not tools.can_drop_caches:
+            continue
+        row[f"ci_ml_first_{label}"] = asdict(
+            measure(cmd, cwd=repo, env=ci_ml_env(), tools=tools, before=fresh_ci(cold=cold))
+        )
+        row[f"dvc_fresh_{label}"] = asdict(
+            measure(dvc, cwd=repo, env=dvc_env(repo), tools=tools, before=fresh_dvc(cold=cold))
+        )
+    row["ci_ml_second"] = asdict(measure(cmd, cwd=repo, env=ci_ml_env(), tools=tools))
+    row["dvc_second"] = asdict(measure(dvc, cwd=repo, env=dvc_env(repo), tools=tools))
+    _log(
+        f"data {row['data_mib']} MiB: "
+        + ", ".join(f"{k} {v['walls_s']}" for k, v in row.items() if isinstance(v, dict))
+    )
+    return row
+
+
+def _build(repo: Path, spec: gen.RepoSpec, tools: Tools) -> None:
+    if gen.is_built(repo, spec):
+        return
+    start = time.perf_counter()
+    gen.build_repo(repo, spec, dvc=tools.dvc)
+    _log(f"built {repo.name} in {time.perf_counter() - start:.1f} s")
+
+
+def _ratio(dvc: Mapping[str, Any] | None, ci: Mapping[str, Any] | None) -> float | None:
+    if not dvc or not ci or not dvc["median_s"] or not ci["median_s"]:
+        return None
+    return round(float(dvc["median_s"]) / float(ci["median_s"]), 1)
+
+
+def _log(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+# -- main ------------------------------------------------------------------------------------
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--sizes", default="10,100,1000,10000", help="stage counts for ci-ml (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--dvc-sizes",
+        default="10,100,1000",
+        help="stage counts for dvc status ('' for none; default: %(default)s)",
+    )
+    parser.add_argument(
+        "--data-gib",
+        type=float,
+        default=2.0,
+        help="untracked data file in GiB (0 skips that part; default: 2)",
+    )
+    parser.add_argument(
+        "--files",
+        type=int,
+        default=100_000,
+        help="tracked data files per stage repo (default: 100000)",
+    )
+    parser.add_argument("--runs", type=int, default=3, help="runs per measurement (default: 3)")
+    parser.add_argument(
+        "--timeout", type=float, default=600.0, help="per-command timeout in seconds (default: 600)"
+    )
+    parser.add_argument(
+        "--work", type=Path, default=ROOT / ".bench", help="work area (default: .bench)"
+    )
+    parser.add_argument(
+        "--ci-ml",
+        type=Path,
+        default=None,
+        help="the ci-ml executable (default: .venv/bin/ci-ml, else on PATH)",
+    )
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results-plan.json")
+    return parser.parse_args(argv)
+
+
+def _find_ci_ml(explicit: Path | None) -> Path:
+    if explicit is not None:
+        return explicit
+    local = ROOT / ".venv" / "bin" / "ci-ml"
+    found = local if local.exists() else shutil.which("ci-ml")
+    if found is None:
+        raise SystemExit("ci-ml not found: install it (pip install -e .) or pass --ci-ml")
+    return Path(found)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    work = args.work.resolve()
+    work.mkdir(parents=True, exist_ok=True)
+    tools = Tools(
+        ci_ml=_find_ci_ml(args.ci_ml),
+        dvc=ensure_dvc(work / "dvc-venv"),
+        timeout_s=args.timeout,
+        runs=args.runs,
+        can_drop_caches=drop_page_cache(),
+    )
+    sizes, dvc_sizes = set(gen.iter_sizes(args.sizes)), set(gen.iter_sizes(args.dvc_sizes))
+    results: dict[str, Any] = {
+        "machine": machine_info(tools),
+        "args": {k: str(v) for k, v in vars(args).items()},
+        "stages": [],
+        "data": [],
+        "targets": [],
+    }
+    for size in sorted(sizes | dvc_sizes):
+        results["stages"].append(
+            bench_stages(
+                work,
+                size,
+                files=args.files,
+                with_ci=size in sizes,
+                with_dvc=size in dvc_sizes,
+                tools=tools,
+            )
+        )
+        _write_json(args.out, results)
+    big = int(args.data_gib * 2**30)
+    if big:
+        for data_bytes in sorted({0, SMALL_DATA, big}):
+            results["data"].append(bench_data(work, data_bytes, tools))
+            _write_json(args.out, results)
+    by_size = {r["stages"]: r for r in results["stages"]}
+    by_data = {r["data_mib"] << 20: r for r in results["data"]}
+    results["targets"] = [
+        report.correctness_verdict(results["stages"] + results["data"]),
+        *report.stage_verdicts(by_size, tools.timeout_s),
+        *(report.data_verdicts(by_data, big=big, small=SMALL_DATA) if big else []),
+    ]
+    results["machine"]["loadavg_end"] = list(os.getloadavg())
+    results["markdown"] = report.render_markdown(results)
+    _write_json(args.out, results)
+    print(results["markdown"])
+    return 0
+
+
+def _write_json(path: Path, results: Mapping[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

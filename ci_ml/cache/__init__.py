@@ -1,0 +1,161 @@
+"""The cache: stage outputs kept under their stage key, in a local directory or an S3 bucket.
+
+`open_store(url, trust=..., root=...)` returns a `CacheStore`; the trust level is part of the
+store's address (see `ci_ml.cache.layout` for the layout and what each level reads and writes).
+
+How the executor uses a store:
+
+    hit = store.get_manifest(key)                 # trusted area first
+    if hit: restore(hit, store, root, stage.out_paths)   # ci_ml.cache.outputs
+    else:   run the stage, then push:
+        outputs, files = snapshot(root, cached_out_paths)
+        store.put_objects({d: files[d] for d in store.missing_objects(files)})
+        store.put_manifest(Manifest(key=key, stage=..., outputs=tuple(outputs), ...))  # LAST
+
+Objects are written first and the manifest last, so a manifest never names a missing object
+(except after gc or tampering). `restore` raises CorruptObjectError (a CacheError) when an object
+is missing or corrupt: run the stage again and push it even though its manifest exists, since the
+corrupt object has been deleted (where this store may write) and the push puts it back.
+A digest in `get_objects` is read from the area the manifest came from (`CacheHit.area`).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Collection, Iterator, Mapping
+from pathlib import Path
+from typing import Protocol
+from urllib.parse import unquote, urlsplit
+
+from ci_ml.cache.layout import Area, CacheHit, Trust
+from ci_ml.cache.local import LocalStore
+from ci_ml.cache.manifest import FileEntry, LinkEntry, Manifest, OutputEntry, RunFacts
+from ci_ml.cache.progress import Progress
+from ci_ml.cache.s3 import ClientOptions, S3Store
+from ci_ml.errors import CacheConfigError
+from ci_ml.state import state_dir
+
+__all__ = [
+    "Area",
+    "CacheHit",
+    "CacheStore",
+    "FileEntry",
+    "LinkEntry",
+    "Manifest",
+    "OutputEntry",
+    "Progress",
+    "RunFacts",
+    "Trust",
+    "open_store",
+]
+
+
+class CacheStore(Protocol):
+    """What the executor needs from a store. Writes go to the one writable area."""
+
+    @property
+    def url(self) -> str: ...
+    @property
+    def trust(self) -> Trust: ...
+
+    def get_manifest(self, key: str) -> CacheHit | None:
+        """The manifest under `key` from the first readable area that has one."""
+
+    def put_manifest(self, manifest: Manifest) -> None:
+        """Write atomically; call only after every object it names is stored."""
+
+    def delete_manifests(self, keys: Collection[str]) -> None: ...
+
+    def missing_objects(self, digests: Collection[str]) -> set[str]:
+        """The digests not yet in the writable area (cheap: about one request per fan-out)."""
+
+    def put_objects(self, files: Mapping[str, Path], *, progress: Progress | None = None) -> None:
+        """Store each file under its digest (checked again while reading the file)."""
+
+    def get_objects(
+        self, wanted: Mapping[str, Path], *, area: Area, progress: Progress | None = None
+    ) -> None:
+        """Write each object to its path (temp file + rename), verifying its digest on the way.
+
+        Raises CorruptObjectError listing the missing or corrupt ones after fetching the rest.
+        """
+
+    def list_manifest_keys(self) -> Iterator[str]:
+        """Keys with a manifest in the writable area (for gc)."""
+
+    def list_objects(self) -> Iterator[str]:
+        """Digests stored in the writable area (for gc)."""
+
+    def delete_objects(self, digests: Collection[str]) -> None: ...
+
+
+_Opener = Callable[[str, Trust, Path, ClientOptions], CacheStore]
+_SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]+):")  # two letters at least: not a drive letter
+_BUCKET = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{1,254}")
+_STYLES = (None, "auto", "path", "virtual")
+
+
+def open_store(
+    url: str | None,
+    *,
+    trust: Trust,
+    root: Path,
+    endpoint_url: str | None = None,
+    region: str | None = None,
+    addressing_style: str | None = None,
+) -> CacheStore:
+    """The store at `url`: None or '' is `<root>/.ci-ml/cache`; a relative path is under root.
+
+    `endpoint_url`, `region` and `addressing_style` apply to s3:// only; left None, boto3 finds
+    them itself (AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, AWS_REGION, ~/.aws/config).
+    """
+    if not url:
+        return LocalStore(state_dir(root) / "cache", trust)
+    if addressing_style not in _STYLES:
+        raise CacheConfigError(
+            f"S3 addressing style {addressing_style!r} is not one of: path, virtual, auto"
+        )
+    if endpoint_url is not None and not endpoint_url.startswith(("http://", "https://")):
+        raise CacheConfigError(f"S3 endpoint {endpoint_url!r} must start with http:// or https://")
+    options = ClientOptions(
+        endpoint_url=endpoint_url, region=region, addressing_style=addressing_style
+    )
+    match = _SCHEME.match(url)
+    if match is None:
+        return LocalStore(root / Path(url).expanduser(), trust)
+    opener = _OPENERS.get(match.group(1).lower())
+    if opener is None:
+        raise _bad_url(url, f"the scheme {match.group(1)!r} is not supported")
+    return opener(url, trust, root, options)
+
+
+def _open_local(url: str, trust: Trust, root: Path, options: ClientOptions) -> CacheStore:
+    parts = urlsplit(url)
+    if parts.netloc not in ("", "localhost") or not parts.path.startswith("/"):
+        raise _bad_url(url, "a file URL needs an absolute path: file:///absolute/path")
+    if parts.query or parts.fragment:
+        raise _bad_url(url, "a file URL cannot have a query or fragment")
+    return LocalStore(Path(unquote(parts.path)), trust)
+
+
+def _open_s3(url: str, trust: Trust, root: Path, options: ClientOptions) -> CacheStore:
+    parts = urlsplit(url)
+    if not url.lower().startswith("s3://") or not _BUCKET.fullmatch(parts.netloc):
+        raise _bad_url(url, "an S3 URL needs a bucket name: s3://bucket/prefix")
+    if parts.query or parts.fragment:
+        raise _bad_url(url, "an S3 URL cannot have a query or fragment; use the cache options")
+    prefix = parts.path.strip("/")
+    if prefix and any(part in ("", ".", "..") for part in prefix.split("/")):
+        raise _bad_url(url, "the prefix has an empty, '.' or '..' part")
+    return S3Store(bucket=parts.netloc, prefix=prefix, trust=trust, options=options)
+
+
+def _bad_url(url: str, why: str) -> CacheConfigError:
+    return CacheConfigError(
+        f"cache URL {url!r} cannot be used: {why}. Accepted forms: a directory path (relative"
+        " to the project root; write ./name for a name with a colon), file:///absolute/path,"
+        " s3://bucket/prefix, or nothing for the default .ci-ml/cache."
+    )
+
+
+_OPENERS: dict[str, _Opener] = {"file": _open_local, "s3": _open_s3}

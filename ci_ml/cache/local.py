@@ -1,0 +1,150 @@
+"""LocalStore: a cache in a directory (the default is `.ci-ml/cache` in the project).
+
+Layout as in `ci_ml.cache.layout`. Objects and manifests are written to a temp file in their
+own directory and renamed into place, so concurrent writers of the same object or manifest
+are safe (same name, same content, rename is atomic) and a crash leaves only a temp file,
+which listings ignore. Objects are made read-only so a stray write does not corrupt them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from ci_ml.cache.layout import (
+    MAX_MANIFEST_BYTES,
+    Area,
+    CacheHit,
+    Trust,
+    check_readable,
+    corrupt_objects,
+    digest_of,
+    key_of,
+    manifest_name,
+    manifests_dir,
+    may_write,
+    object_name,
+    objects_dir,
+    readable_areas,
+    writable_area,
+)
+from ci_ml.cache.manifest import Manifest, decode_manifest, encode_manifest
+from ci_ml.cache.progress import Progress
+from ci_ml.cache.transfer import (
+    CHUNK,
+    changed_while_caching,
+    read_chunks,
+    run_parallel,
+    write_atomic,
+    write_verified,
+)
+from ci_ml.errors import CacheError
+
+# Copies are disk-bound; a few threads overlap the waits without thrashing a runner's disk.
+WORKERS = 4
+
+
+@dataclass(frozen=True, slots=True)
+class LocalStore:
+    path: Path
+    trust: Trust
+
+    @property
+    def url(self) -> str:
+        return str(self.path)
+
+    def get_manifest(self, key: str) -> CacheHit | None:
+        for area in readable_areas(self.trust):
+            file = self.path / manifest_name(area, key)
+            try:
+                size = file.stat().st_size
+            except FileNotFoundError:
+                continue
+            if size > MAX_MANIFEST_BYTES:
+                raise CacheError(f"manifest {key} in {self.url} is {size} bytes: too big to read")
+            return CacheHit(manifest=decode_manifest(file.read_bytes(), key=key), area=area)
+        return None
+
+    def put_manifest(self, manifest: Manifest) -> None:
+        data = encode_manifest(manifest)
+        dest = self.path / manifest_name(self._writable(), manifest.key)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(dest, data)
+
+    def delete_manifests(self, keys: Collection[str]) -> None:
+        area = self._writable()
+        for key in keys:
+            (self.path / manifest_name(area, key)).unlink(missing_ok=True)
+
+    def missing_objects(self, digests: Collection[str]) -> set[str]:
+        area = self._writable()
+        return {d for d in digests if not (self.path / object_name(area, d)).is_file()}
+
+    def put_objects(self, files: Mapping[str, Path], *, progress: Progress | None = None) -> None:
+        area = self._writable()
+
+        def put(item: tuple[str, Path]) -> None:
+            digest, source = item
+            dest = self.path / object_name(area, digest)
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                ok = write_verified(
+                    read_chunks(source), dest, digest, progress=progress, mode=0o444
+                )
+            except OSError as e:
+                raise CacheError(f"cannot store {source} in cache {self.url}: {e}") from e
+            if not ok:
+                raise changed_while_caching(source, digest)
+
+        run_parallel(put, sorted(files.items()), workers=WORKERS)
+
+    def get_objects(
+        self, wanted: Mapping[str, Path], *, area: Area, progress: Progress | None = None
+    ) -> None:
+        check_readable(self.trust, area, self.url)
+
+        def get(item: tuple[str, Path]) -> str | None:
+            digest, dest = item
+            source = self.path / object_name(area, digest)
+            try:
+                stored = source.open("rb")
+            except FileNotFoundError:
+                return digest
+            with stored:
+                ok = write_verified(
+                    iter(lambda: stored.read(CHUNK), b""), dest, digest, progress=progress
+                )
+            if not ok:
+                self._discard(area, source)
+                return digest
+            return None
+
+        results = run_parallel(get, sorted(wanted.items()), workers=WORKERS)
+        bad = {digest for digest in results if digest is not None}
+        if bad:
+            raise corrupt_objects(self.url, area, bad)
+
+    def list_manifest_keys(self) -> Iterator[str]:
+        folder = self.path / manifests_dir(self._writable())
+        names = sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
+        return filter(None, map(key_of, names))
+
+    def list_objects(self) -> Iterator[str]:
+        folder = self.path / objects_dir(self._writable())
+        fanouts = sorted(p for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
+        names = (f"{d.name}/{n}" for d in fanouts for n in sorted(p.name for p in d.iterdir()))
+        return filter(None, map(digest_of, names))
+
+    def delete_objects(self, digests: Collection[str]) -> None:
+        area = self._writable()
+        for digest in digests:
+            (self.path / object_name(area, digest)).unlink(missing_ok=True)
+
+    def _writable(self) -> Area:
+        return writable_area(self.trust, self.url)
+
+    def _discard(self, area: Area, source: Path) -> None:
+        """Delete a corrupt object if this store may write its area, so a push repairs it."""
+        if may_write(self.trust, area):
+            source.unlink(missing_ok=True)

@@ -1,0 +1,380 @@
+"""Manifests: what a stage produced, as object digests, plus facts about the run. [pure]
+
+A manifest is stored under its stage key and read back by runs that may not trust its writer,
+so `decode_manifest` checks everything before anything is built from it: paths are relative
+POSIX paths with no `..`, no backslashes and no `.git`; digests are sha256 hex; a symlink's
+target stays inside its output directory. `encode_manifest` applies the same checks, so a
+manifest that could not be read back is never written. Both raise CacheError naming the key.
+
+JSON shape (version 1), sorted keys, no spaces:
+    {"version": 1, "key": "<64 hex>", "stage": "train",
+     "outputs": [{"path": "model.pkl", "type": "file", "digest": "<64 hex>", "size": 10,
+                  "executable": false},
+                 {"path": "data", "type": "dir", "size": 30,
+                  "files": [{"path": "a/b.csv", "digest": "...", "size": 30, "executable": false}],
+                  "links": [{"path": "latest.csv", "target": "a/b.csv"}]}],
+     "metrics": {"metrics.json": {"acc": 0.9}},
+     "run": {"commit": "...", "ref": "...", "started_at": "...", "finished_at": "...",
+             "duration_s": 1.5, "runner": "...", "gpu": null, "ci_ml_version": "0.1.0",
+             "param_overrides": []}}
+"""
+
+from __future__ import annotations
+
+import json
+import posixpath
+import re
+from collections.abc import Callable, Mapping
+from collections.abc import Set as AbstractSet
+from dataclasses import dataclass, field
+from typing import Literal, TypeVar
+
+from ci_ml.errors import CacheError
+
+MANIFEST_VERSION = 1
+OutputType = Literal["file", "dir"]
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+_DRIVE = re.compile(r"[A-Za-z]:")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FileEntry:
+    """A regular file inside a directory output; `path` is relative to that directory."""
+
+    path: str
+    digest: str
+    size: int
+    executable: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LinkEntry:
+    """A symlink inside a directory output; `target` is relative to the link's directory."""
+
+    path: str
+    target: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OutputEntry:
+    """One declared output. `path` is relative to the project root.
+
+    A file has `digest`; a directory has `files` and `links` and its `size` is their total.
+    Empty subdirectories are not recorded (as in git).
+    """
+
+    path: str
+    type: OutputType
+    size: int
+    digest: str | None = None
+    executable: bool = False
+    files: tuple[FileEntry, ...] = ()
+    links: tuple[LinkEntry, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunFacts:
+    """Where and when the outputs were made. Times are ISO 8601 strings given by the caller."""
+
+    commit: str
+    ref: str
+    started_at: str
+    finished_at: str
+    duration_s: float
+    runner: str
+    ci_ml_version: str
+    gpu: str | None = None
+    param_overrides: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Manifest:
+    """A stage's outputs under its key. `metrics` maps a metrics file to its parsed JSON."""
+
+    key: str
+    stage: str
+    outputs: tuple[OutputEntry, ...]
+    run: RunFacts
+    metrics: Mapping[str, object] = field(default_factory=dict)
+
+    def digests(self) -> tuple[str, ...]:
+        """Every object the manifest names, sorted, each once (what gc must keep)."""
+        found = {out.digest for out in self.outputs if out.digest is not None}
+        found.update(f.digest for out in self.outputs for f in out.files)
+        return tuple(sorted(found))
+
+
+class _Invalid(ValueError):
+    """A check failed; turned into CacheError naming the key at the module's edge."""
+
+
+def encode_manifest(manifest: Manifest) -> bytes:
+    try:
+        _check_manifest(manifest)
+    except _Invalid as e:
+        raise CacheError(f"refusing to write manifest {manifest.key}: {e}") from e
+    doc = {
+        "version": MANIFEST_VERSION,
+        "key": manifest.key,
+        "stage": manifest.stage,
+        "outputs": [_encode_output(out) for out in manifest.outputs],
+        "metrics": dict(manifest.metrics),
+        "run": _encode_run(manifest.run),
+    }
+    return json.dumps(doc, sort_keys=True, separators=(",", ":")).encode("utf-8")
+
+
+def decode_manifest(data: bytes, *, key: str) -> Manifest:
+    """Parse and check a manifest read from under `key`."""
+    try:
+        doc = json.loads(data.decode("utf-8"))
+        manifest = _decode(doc)
+        _check_manifest(manifest)
+        if manifest.key != key:
+            raise _Invalid(f"it names key {manifest.key}, not the key it is stored under")
+    except (ValueError, RecursionError) as e:  # _Invalid, JSONDecodeError, UnicodeDecodeError
+        raise CacheError(
+            f"manifest {key} in the cache is invalid: {e}. It was written by another tool or"
+            " tampered with; ci-ml will not restore it. Delete it from the cache so the stage"
+            " runs and pushes a good one."
+        ) from e
+    return manifest
+
+
+def check_manifest(manifest: Manifest) -> None:
+    """Raise CacheError naming the key if `manifest` is unsafe to restore."""
+    try:
+        _check_manifest(manifest)
+    except _Invalid as e:
+        raise CacheError(f"manifest {manifest.key} is invalid: {e}; refusing to restore it") from e
+
+
+def _check_manifest(manifest: Manifest) -> None:
+    if not _HEX64.fullmatch(manifest.key):
+        raise _Invalid(f"key {manifest.key!r} is not 64 hex characters")
+    if not manifest.stage:
+        raise _Invalid("the stage name is empty")
+    paths = [out.path for out in manifest.outputs]
+    for out in manifest.outputs:
+        _check_output(out)
+    _check_no_overlap(paths, "the outputs")
+    for path in manifest.metrics:
+        check_path(path, "metrics file")
+
+
+def check_path(path: str, what: str) -> str:
+    """A normalised relative POSIX path that cannot leave the directory it is relative to.
+
+    Raises ValueError saying what is wrong, like `check_link_target`.
+    """
+    if not isinstance(path, str) or not path:
+        raise _Invalid(f"{what} path {path!r} is empty or not a string")
+    if "\\" in path or "\0" in path or _DRIVE.match(path):
+        raise _Invalid(f"{what} path {path!r} has a backslash, NUL or drive letter")
+    if path.startswith("/"):
+        raise _Invalid(f"{what} path {path!r} is absolute")
+    parts = path.split("/")
+    if ".." in parts:
+        raise _Invalid(f"{what} path {path!r} goes up with '..'")
+    if posixpath.normpath(path) != path or path == ".":
+        raise _Invalid(f"{what} path {path!r} is not normalised")
+    # Writing into a .git directory could plant hooks or config that git later runs.
+    if any(part.lower() == ".git" for part in parts):
+        raise _Invalid(f"{what} path {path!r} is inside a .git directory")
+    return path
+
+
+def check_link_target(link: str, target: str) -> None:
+    """A symlink's target must be relative and, resolved from the link, stay inside the output."""
+    if not isinstance(target, str) or not target:
+        raise _Invalid(f"symlink {link!r} has an empty target")
+    if "\\" in target or "\0" in target or target.startswith("/") or _DRIVE.match(target):
+        raise _Invalid(f"symlink {link!r} has an absolute or malformed target {target!r}")
+    resolved = posixpath.normpath(posixpath.join(posixpath.dirname(link), target))
+    if resolved == ".." or resolved.startswith("../") or resolved.startswith("/"):
+        raise _Invalid(f"symlink {link!r} points outside its output: {target!r}")
+    if any(part.lower() == ".git" for part in resolved.split("/")):
+        raise _Invalid(f"symlink {link!r} points into a .git directory")
+
+
+def _check_output(out: OutputEntry) -> None:
+    check_path(out.path, "output")
+    _check_size(out.size, out.path)
+    if out.type == "file":
+        if out.digest is None or out.files or out.links:
+            raise _Invalid(f"file output {out.path!r} needs a digest and no entries")
+        _check_digest(out.digest, out.path)
+        return
+    if out.type != "dir":
+        raise _Invalid(f"output {out.path!r} has unknown type {out.type!r}")
+    if out.digest is not None or out.executable:
+        raise _Invalid(f"directory output {out.path!r} cannot have a digest or exec bit")
+    for entry in out.files:
+        check_path(entry.path, f"{out.path!r} entry")
+        _check_digest(entry.digest, f"{out.path}/{entry.path}")
+        _check_size(entry.size, f"{out.path}/{entry.path}")
+    for link in out.links:
+        check_path(link.path, f"{out.path!r} symlink")
+        check_link_target(link.path, link.target)
+    entries = [e.path for e in out.files] + [k.path for k in out.links]
+    _check_no_overlap(entries, f"directory output {out.path!r}")
+    if out.size != sum(entry.size for entry in out.files):
+        raise _Invalid(f"directory output {out.path!r} has a size unequal to its files' total")
+
+
+def _check_no_overlap(paths: list[str], where: str) -> None:
+    """No duplicates, and no path inside another: a file cannot also be a directory."""
+    seen: set[str] = set()
+    for path in sorted(paths):
+        if path in seen:
+            raise _Invalid(f"path {path!r} appears twice in {where}")
+        seen.add(path)
+    for path in sorted(paths):
+        parent = posixpath.dirname(path)
+        while parent:
+            if parent in seen:
+                raise _Invalid(f"paths {parent!r} and {path!r} in {where} overlap")
+            parent = posixpath.dirname(parent)
+
+
+def _check_digest(digest: object, where: str) -> None:
+    if not isinstance(digest, str) or not _HEX64.fullmatch(digest):
+        raise _Invalid(f"{where!r} has a bad digest {digest!r} (want 64 lowercase hex)")
+
+
+def _check_size(size: object, where: str) -> None:
+    if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+        raise _Invalid(f"{where!r} has a bad size {size!r}")
+
+
+def _encode_output(out: OutputEntry) -> dict[str, object]:
+    doc: dict[str, object] = {"path": out.path, "type": out.type, "size": out.size}
+    if out.type == "file":
+        doc.update(digest=out.digest, executable=out.executable)
+    else:
+        doc["files"] = [
+            {"path": f.path, "digest": f.digest, "size": f.size, "executable": f.executable}
+            for f in out.files
+        ]
+        doc["links"] = [{"path": k.path, "target": k.target} for k in out.links]
+    return doc
+
+
+def _encode_run(run: RunFacts) -> dict[str, object]:
+    return {
+        "commit": run.commit,
+        "ref": run.ref,
+        "started_at": run.started_at,
+        "finished_at": run.finished_at,
+        "duration_s": run.duration_s,
+        "runner": run.runner,
+        "gpu": run.gpu,
+        "ci_ml_version": run.ci_ml_version,
+        "param_overrides": list(run.param_overrides),
+    }
+
+
+# Decoding: check types field by field, refusing unknown and missing fields.
+
+T = TypeVar("T")
+
+
+def _fields(
+    doc: object, what: str, required: AbstractSet[str], optional: AbstractSet[str] = frozenset()
+) -> dict[str, object]:
+    if not isinstance(doc, dict):
+        raise _Invalid(f"{what} is not a JSON object")
+    missing, unknown = required - doc.keys(), doc.keys() - required - optional
+    if missing or unknown:
+        raise _Invalid(f"{what} has missing fields {sorted(missing)} or unknown {sorted(unknown)}")
+    return doc
+
+
+def _typed(value: object, kind: type[T], what: str) -> T:
+    if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
+        raise _Invalid(f"{what} is not a {kind.__name__}: {value!r}")
+    return value
+
+
+def _list(value: object, what: str, item: Callable[[object], T]) -> tuple[T, ...]:
+    return tuple(item(v) for v in _typed(value, list, what))
+
+
+def _decode(doc: object) -> Manifest:
+    top = _fields(doc, "manifest", {"version", "key", "stage", "outputs", "metrics", "run"})
+    if top["version"] != MANIFEST_VERSION:
+        raise _Invalid(f"version {top['version']!r} is not {MANIFEST_VERSION}")
+    metrics = _typed(top["metrics"], dict, "metrics")
+    return Manifest(
+        key=_typed(top["key"], str, "key"),
+        stage=_typed(top["stage"], str, "stage"),
+        outputs=_list(top["outputs"], "outputs", _decode_output),
+        metrics={_typed(k, str, "metrics path"): v for k, v in metrics.items()},
+        run=_decode_run(top["run"]),
+    )
+
+
+def _decode_output(doc: object) -> OutputEntry:
+    optional = {"digest", "executable", "files", "links"}
+    out = _fields(doc, "output", {"path", "type", "size"}, optional)
+    path = _typed(out["path"], str, "output path")
+    kind = out["type"]
+    if kind == "file":
+        _fields(out, f"file output {path!r}", {"path", "type", "size", "digest", "executable"})
+        return OutputEntry(
+            path=path,
+            type="file",
+            size=_typed(out["size"], int, f"size of {path!r}"),
+            digest=_typed(out["digest"], str, f"digest of {path!r}"),
+            executable=_typed(out["executable"], bool, f"executable of {path!r}"),
+        )
+    if kind != "dir":
+        raise _Invalid(f"output {path!r} has unknown type {kind!r}")
+    _fields(out, f"directory output {path!r}", {"path", "type", "size", "files", "links"})
+    return OutputEntry(
+        path=path,
+        type="dir",
+        size=_typed(out["size"], int, f"size of {path!r}"),
+        files=_list(out["files"], f"files of {path!r}", _decode_file),
+        links=_list(out["links"], f"links of {path!r}", _decode_link),
+    )
+
+
+def _decode_file(doc: object) -> FileEntry:
+    entry = _fields(doc, "file entry", {"path", "digest", "size", "executable"})
+    return FileEntry(
+        path=_typed(entry["path"], str, "file path"),
+        digest=_typed(entry["digest"], str, "file digest"),
+        size=_typed(entry["size"], int, "file size"),
+        executable=_typed(entry["executable"], bool, "file executable"),
+    )
+
+
+def _decode_link(doc: object) -> LinkEntry:
+    entry = _fields(doc, "symlink entry", {"path", "target"})
+    return LinkEntry(
+        path=_typed(entry["path"], str, "symlink path"),
+        target=_typed(entry["target"], str, "symlink target"),
+    )
+
+
+def _decode_run(doc: object) -> RunFacts:
+    names = {"commit", "ref", "started_at", "finished_at", "duration_s", "runner", "gpu"}
+    run = _fields(doc, "run", names | {"ci_ml_version", "param_overrides"})
+    duration = run["duration_s"]
+    if not isinstance(duration, (int, float)) or isinstance(duration, bool):
+        raise _Invalid(f"run duration_s is not a number: {duration!r}")
+    gpu = run["gpu"]
+    return RunFacts(
+        commit=_typed(run["commit"], str, "run commit"),
+        ref=_typed(run["ref"], str, "run ref"),
+        started_at=_typed(run["started_at"], str, "run started_at"),
+        finished_at=_typed(run["finished_at"], str, "run finished_at"),
+        duration_s=float(duration),
+        runner=_typed(run["runner"], str, "run runner"),
+        ci_ml_version=_typed(run["ci_ml_version"], str, "run ci_ml_version"),
+        gpu=None if gpu is None else _typed(gpu, str, "run gpu"),
+        param_overrides=_list(
+            run["param_overrides"], "param_overrides", lambda v: _typed(v, str, "param override")
+        ),
+    )

@@ -1,0 +1,286 @@
+"""Snapshot a stage's outputs into manifest entries, and restore them from a store.
+
+`snapshot` hashes declared outputs (files and directories) on a thread pool.
+`restore` treats the manifest as hostile: every path must be one of the stage's declared outs
+or inside one, symlinks must resolve inside their output, every byte is verified against its
+digest, and nothing in the workspace changes until every output has been fetched into a temp
+file or directory beside its final place. Each output is then swapped in with a rename, so a
+restored directory holds exactly the manifest's files, with no stale ones left over.
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+import secrets
+import shutil
+import stat
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ci_ml.cache.layout import CacheHit
+from ci_ml.cache.manifest import (
+    FileEntry,
+    LinkEntry,
+    OutputEntry,
+    check_link_target,
+    check_manifest,
+    check_path,
+)
+from ci_ml.cache.progress import Progress
+from ci_ml.cache.transfer import run_parallel, sha256_file
+from ci_ml.errors import CacheError, CorruptObjectError
+
+if TYPE_CHECKING:
+    from ci_ml.cache import CacheStore
+
+HASH_WORKERS = max(2, os.cpu_count() or 2)
+
+
+def snapshot(root: Path, out_paths: Sequence[str]) -> tuple[list[OutputEntry], dict[str, Path]]:
+    """Entries for the outputs at `out_paths` (relative to root), and digest -> a file with it."""
+    try:
+        found = [_scan(root, out) for out in sorted(set(out_paths))]
+        sources = [source for _, files, _ in found for _, source in files]
+        hashed = run_parallel(sha256_file, sources, workers=HASH_WORKERS)
+        digests = dict(zip(sources, hashed, strict=True))
+        entries = [_entry(out, files, links, digests) for out, files, links in found]
+    except OSError as e:
+        raise CacheError(f"cannot read the stage's outputs to cache them: {e}") from e
+    by_digest: dict[str, Path] = {}
+    for source in sources:
+        by_digest.setdefault(digests[source], source)
+    return entries, by_digest
+
+
+def _scan(root: Path, out: str) -> tuple[str, list[tuple[str, Path]], list[LinkEntry]]:
+    """(out, [(relative path or '' for a file output, file)], links) for one output."""
+    try:
+        check_path(out, "output")
+    except ValueError as e:
+        raise CacheError(f"cannot cache {e}") from e
+    path = root / out
+    if path.is_symlink():
+        raise CacheError(
+            f"output {out!r} is a symlink; ci-ml caches files and directories only."
+            " Make the stage write a real file or directory there."
+        )
+    if path.is_file():
+        return out, [("", path)], []
+    if not path.is_dir():
+        raise CacheError(
+            f"output {out!r} does not exist after the stage ran: the stage must create every"
+            " path in its outs, or the outs list must drop it."
+        )
+    files: list[tuple[str, Path]] = []
+    links: list[LinkEntry] = []
+    for folder, dirnames, filenames in os.walk(path, onerror=_unreadable):
+        for name in sorted(dirnames + filenames):
+            full = Path(folder, name)
+            rel = full.relative_to(path).as_posix()
+            if full.is_symlink():
+                links.append(_link(out, path, full, rel))
+            elif name in filenames and full.is_file():
+                files.append((_checked(out, rel), full))
+            elif name in filenames:
+                raise CacheError(f"output {out!r} contains {rel!r}, which is not a regular file")
+    return out, sorted(files), sorted(links, key=lambda link: link.path)
+
+
+def _unreadable(error: OSError) -> None:
+    raise CacheError(f"cannot read output directory {error.filename}: {error.strerror}") from error
+
+
+def _link(out: str, top: Path, full: Path, rel: str) -> LinkEntry:
+    target = str(full.readlink())
+    try:
+        check_link_target(_checked(out, rel), target)
+        Path(os.path.realpath(full)).relative_to(os.path.realpath(top))
+    except ValueError as e:
+        raise CacheError(
+            f"output {out!r} holds symlink {rel!r} -> {target!r}, which ci-ml cannot restore"
+            f" safely ({e}). Use a relative link to a path inside {out!r}, or a copy."
+        ) from e
+    return LinkEntry(path=rel, target=target)
+
+
+def _checked(out: str, rel: str) -> str:
+    try:
+        return check_path(rel, f"{out!r} entry")
+    except ValueError as e:
+        raise CacheError(f"cannot cache output {out!r}: {e}") from e
+
+
+def _entry(
+    out: str, files: list[tuple[str, Path]], links: list[LinkEntry], digests: dict[Path, str]
+) -> OutputEntry:
+    if files and files[0][0] == "":
+        size, executable = _facts(files[0][1])
+        return OutputEntry(
+            path=out, type="file", size=size, digest=digests[files[0][1]], executable=executable
+        )
+    entries = []
+    for rel, source in files:
+        size, executable = _facts(source)
+        entries.append(
+            FileEntry(path=rel, digest=digests[source], size=size, executable=executable)
+        )
+    total = sum(entry.size for entry in entries)
+    return OutputEntry(path=out, type="dir", size=total, files=tuple(entries), links=tuple(links))
+
+
+def _facts(path: Path) -> tuple[int, bool]:
+    st = path.stat()
+    return st.st_size, bool(st.st_mode & stat.S_IXUSR)
+
+
+# Restore
+
+
+@dataclass(frozen=True, slots=True)
+class _Planned:
+    out: OutputEntry
+    final: Path
+    temp: Path
+
+
+def restore(
+    hit: CacheHit,
+    store: CacheStore,
+    root: Path,
+    allowed_outs: Sequence[str],
+    *,
+    progress: Progress | None = None,
+) -> None:
+    """Put the outputs `hit.manifest` names in place under `root`, or change nothing.
+
+    `allowed_outs` are the stage's declared outs. Raises CacheError for a manifest that names
+    anything else, and CorruptObjectError (naming stage and key) for missing or bad objects.
+    """
+    manifest = hit.manifest
+    where = f"stage {manifest.stage!r} (key {manifest.key})"
+    check_manifest(manifest)
+    _check_allowed([out.path for out in manifest.outputs], allowed_outs, where)
+    token = secrets.token_hex(4)
+    planned = [_plan(out, root, token, where) for out in manifest.outputs]
+    try:
+        files = [item for plan in planned for item in _prepare(plan)]
+        _fetch(files, store, hit, where, progress)
+        for plan in planned:
+            _make_links(plan, where)
+        for plan in planned:
+            _swap(plan)
+    except OSError as e:
+        raise CacheError(f"{where}: cannot restore its outputs: {e}") from e
+    finally:
+        for plan in planned:
+            _remove(plan.temp)
+
+
+def _check_allowed(paths: list[str], allowed_outs: Sequence[str], where: str) -> None:
+    allowed = sorted({posixpath.normpath(out) for out in allowed_outs})
+    for path in paths:
+        if not any(path == out or path.startswith(out + "/") for out in allowed):
+            raise CacheError(
+                f"{where}: the cached manifest names output {path!r}, which is not among the"
+                f" stage's outs ({', '.join(allowed) or 'none'}). Refusing to restore it; delete"
+                " the manifest from the cache so the stage runs again."
+            )
+
+
+def _plan(out: OutputEntry, root: Path, token: str, where: str) -> _Planned:
+    final = root / out.path
+    # An existing symlink among the parent directories could lead outside the project.
+    try:
+        final.parent.resolve().relative_to(root.resolve())
+    except ValueError as e:
+        raise CacheError(
+            f"{where}: the parent of output {out.path!r} leads outside the project"
+            f" ({final.parent.resolve()}); refusing to restore through it."
+        ) from e
+    return _Planned(out=out, final=final, temp=final.parent / f".{final.name}.ci-ml-{token}")
+
+
+def _prepare(plan: _Planned) -> list[tuple[Path, str, bool]]:
+    """Create the temp directory for `plan`; return (destination, digest, executable) items."""
+    plan.final.parent.mkdir(parents=True, exist_ok=True)
+    out = plan.out
+    if out.type == "file":
+        return [(plan.temp, out.digest or "", out.executable)]  # check_manifest: digest is set
+    plan.temp.mkdir()
+    items = []
+    for entry in out.files:
+        dest = plan.temp / entry.path
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        items.append((dest, entry.digest, entry.executable))
+    return items
+
+
+def _fetch(
+    files: list[tuple[Path, str, bool]],
+    store: CacheStore,
+    hit: CacheHit,
+    where: str,
+    progress: Progress | None,
+) -> None:
+    """Download each digest once, copy it to its other destinations, then set exec bits."""
+    wanted: dict[str, Path] = {}
+    for dest, digest, _ in files:
+        wanted.setdefault(digest, dest)
+    try:
+        store.get_objects(wanted, area=hit.area, progress=progress)
+    except CorruptObjectError as e:
+        raise CorruptObjectError(
+            f"{where}: cannot restore its outputs: {e}. Run the stage again and push its"
+            " outputs, even though the manifest exists.",
+            digests=e.digests,
+        ) from e
+    for dest, digest, executable in files:
+        if wanted[digest] != dest:
+            shutil.copyfile(wanted[digest], dest)
+        if executable:
+            mode = dest.stat().st_mode
+            dest.chmod(mode | (mode & 0o444) >> 2)  # x wherever r is set, as git does
+
+
+def _make_links(plan: _Planned, where: str) -> None:
+    """Create symlinks after the files, then check each really resolves inside the output."""
+    for link in plan.out.links:
+        path = plan.temp / link.path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.symlink_to(link.target)
+    top = os.path.realpath(plan.temp)
+    for link in plan.out.links:
+        # The manifest check is lexical; a chain of links can still climb out, so ask the OS.
+        resolved = os.path.realpath(plan.temp / link.path)
+        if os.path.commonpath([top, resolved]) != top:
+            raise CacheError(
+                f"{where}: symlink {plan.out.path}/{link.path} -> {link.target!r} resolves"
+                " outside its output; refusing to restore it."
+            )
+
+
+def _swap(plan: _Planned) -> None:
+    """Move the fetched output into place; a directory replaces the old one entirely."""
+    final = plan.final
+    if plan.out.type == "file":
+        if final.is_dir() and not final.is_symlink():
+            shutil.rmtree(final)
+        plan.temp.replace(final)
+        return
+    old = final.parent / f".{final.name}.ci-ml-old-{secrets.token_hex(4)}"
+    if final.is_dir() and not final.is_symlink():
+        final.rename(old)
+    elif final.is_symlink() or final.exists():
+        final.unlink()
+    plan.temp.rename(final)
+    _remove(old)
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    elif path.is_symlink() or path.exists():
+        path.unlink()

@@ -1,0 +1,394 @@
+"""S3Store: a cache in an S3 bucket (or MinIO, R2, Ceph: anything speaking the S3 API).
+
+Layout as in `ci_ml.cache.layout`, under the URL's prefix. boto3 is imported on the first
+request, and no botocore exception leaves this module: each becomes a CacheError naming the
+URL, the object and, where we can tell, the fix. Uploads read the file once to check its
+sha256 and hash each part, then send one PUT (up to `part_size`) or a multipart upload, every
+body with `ChecksumSHA256`, so S3 stores exactly the bytes that were hashed. Downloads are one
+streamed GET per object, hashed while written (`transfer.write_verified`). docs/cache.md has
+the reasons for each choice.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import functools
+import hashlib
+import logging
+import threading
+from collections.abc import Callable, Collection, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from ci_ml.cache import layout
+from ci_ml.cache.layout import Area, CacheHit, Trust
+from ci_ml.cache.manifest import Manifest, decode_manifest, encode_manifest
+from ci_ml.cache.progress import Progress
+from ci_ml.cache.transfer import (
+    CHUNK,
+    FileRange,
+    Part,
+    changed_while_caching,
+    hash_parts,
+    run_parallel,
+    write_verified,
+)
+from ci_ml.errors import CacheError
+
+log = logging.getLogger("ci_ml")
+T = TypeVar("T")
+
+# 64 MiB parts: big enough that per-request overhead is noise on real S3, small enough that a
+# failed part is cheap to resend, and moto serves them well (its small ranges were slow).
+PART_SIZE = 64 << 20
+MAX_PARTS = 10_000  # S3's limit; bigger files get bigger parts
+WORKERS = 8  # objects in flight
+PART_WORKERS = 4  # parts in flight per multipart object
+DOWNLOAD_ATTEMPTS = 3  # botocore retries requests, not a stream that breaks mid-body
+_NOT_FOUND = {"404", "NoSuchKey", "NotFound"}
+_DENIED = {"403", "AccessDenied", "Forbidden", "InvalidAccessKeyId", "SignatureDoesNotMatch"}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ClientOptions:
+    """How to reach the service; None leaves the choice to boto3 (env vars, ~/.aws/config)."""
+
+    endpoint_url: str | None = None
+    region: str | None = None
+    addressing_style: str | None = None  # "path" for most MinIO/Ceph setups, or "virtual"
+
+
+class S3Store:
+    def __init__(
+        self,
+        *,
+        bucket: str,
+        prefix: str,
+        trust: Trust,
+        options: ClientOptions = ClientOptions(),
+        part_size: int = PART_SIZE,
+        page_size: int = 1000,  # keys per LIST request (S3's maximum)
+    ) -> None:
+        self.bucket = bucket
+        self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
+        self.trust = trust
+        self.url = f"s3://{bucket}/{self.prefix}".rstrip("/")
+        self.part_size, self.page_size = part_size, page_size
+        self._options = options
+        self._lock = threading.Lock()
+        self._s3: Any = None  # a boto3 client: untyped, created on first use
+
+    def get_manifest(self, key: str) -> CacheHit | None:
+        client = self._client()
+        for area in layout.readable_areas(self.trust):
+            name = self._name(layout.manifest_name(area, key))
+            get = functools.partial(client.get_object, Bucket=self.bucket, Key=name)
+            response = self._unless_missing("read manifest", name, get)
+            if response is None:
+                continue
+            body = response["Body"]
+            with contextlib.closing(body), self._errors("read manifest", name):
+                if int(response["ContentLength"]) > layout.MAX_MANIFEST_BYTES:
+                    raise CacheError(f"manifest {key} in {self.url} is too big to read")
+                data: bytes = body.read()
+            return CacheHit(manifest=decode_manifest(data, key=key), area=area)
+        return None
+
+    def put_manifest(self, manifest: Manifest) -> None:
+        data = encode_manifest(manifest)
+        name = self._name(layout.manifest_name(self._writable(), manifest.key))
+        checksum = _b64(hashlib.sha256(data).digest())
+        with self._errors("write manifest", name):
+            self._client().put_object(
+                Bucket=self.bucket,
+                Key=name,
+                Body=data,
+                ChecksumSHA256=checksum,
+                ContentType="application/json",
+            )
+
+    def delete_manifests(self, keys: Collection[str]) -> None:
+        area = self._writable()
+        self._delete([self._name(layout.manifest_name(area, key)) for key in sorted(keys)])
+
+    def missing_objects(self, digests: Collection[str]) -> set[str]:
+        area = self._writable()
+        groups: dict[str, list[str]] = {}
+        for digest in sorted(set(digests)):
+            groups.setdefault(layout.check_digest(digest)[:2], []).append(digest)
+        check = functools.partial(self._missing_in_fanout, area)
+        found = run_parallel(check, list(groups.values()), workers=WORKERS)
+        return set().union(*found)
+
+    def put_objects(self, files: Mapping[str, Path], *, progress: Progress | None = None) -> None:
+        area = self._writable()
+
+        def put(item: tuple[str, Path]) -> None:
+            digest, source = item
+            self._upload(self._object(area, digest), digest, source, progress)
+
+        run_parallel(put, sorted(files.items()), workers=WORKERS)
+
+    def get_objects(
+        self, wanted: Mapping[str, Path], *, area: Area, progress: Progress | None = None
+    ) -> None:
+        layout.check_readable(self.trust, area, self.url)
+
+        def get(item: tuple[str, Path]) -> str | None:
+            digest, dest = item
+            name = self._object(area, digest)
+            found = self._download(name, digest, dest, progress)
+            if found is False and layout.may_write(self.trust, area):
+                log.warning("cache %s: object %s is corrupt; deleting it", self.url, digest)
+                self._delete([name])
+            return None if found else digest
+
+        bad = {d for d in run_parallel(get, sorted(wanted.items()), workers=WORKERS) if d}
+        if bad:
+            raise layout.corrupt_objects(self.url, area, bad)
+
+    def list_manifest_keys(self) -> Iterator[str]:
+        return self._list(layout.manifests_dir(self._writable()), layout.key_of)
+
+    def list_objects(self) -> Iterator[str]:
+        return self._list(layout.objects_dir(self._writable()), layout.digest_of)
+
+    def delete_objects(self, digests: Collection[str]) -> None:
+        area = self._writable()
+        self._delete([self._object(area, digest) for digest in sorted(digests)])
+
+    # Writes
+
+    def _upload(self, name: str, digest: str, source: Path, progress: Progress | None) -> None:
+        try:
+            size = source.stat().st_size
+            part_size = max(self.part_size, -(-size // (MAX_PARTS * CHUNK)) * CHUNK)
+            full, parts = hash_parts(source, part_size)
+        except OSError as e:
+            raise CacheError(f"cannot read {source} to store it in {self.url}: {e}") from e
+        if full != digest:
+            raise changed_while_caching(source, digest)
+        if len(parts) > 1:
+            self._upload_parts(name, source, parts, progress)
+            return
+        with self._errors("upload", name), source.open("rb") as body:
+            self._client().put_object(
+                Bucket=self.bucket, Key=name, Body=body, ChecksumSHA256=_b64(parts[0].sha256)
+            )
+        if progress is not None:
+            progress.advance(size)
+
+    def _upload_parts(
+        self, name: str, source: Path, parts: list[Part], progress: Progress | None
+    ) -> None:
+        client = self._client()
+        with self._errors("start a multipart upload of", name):
+            upload_id = client.create_multipart_upload(
+                Bucket=self.bucket, Key=name, ChecksumAlgorithm="SHA256"
+            )["UploadId"]
+        ids = {"Bucket": self.bucket, "Key": name, "UploadId": upload_id}
+
+        def send(part: Part) -> dict[str, object]:
+            checksum = _b64(part.sha256)
+            body = FileRange(source, part.offset, part.length)
+            with self._errors(f"upload part {part.number} of", name), body:
+                response = client.upload_part(
+                    **ids,
+                    PartNumber=part.number,
+                    Body=body,
+                    ContentLength=part.length,
+                    ChecksumSHA256=checksum,
+                )
+            if progress is not None:
+                progress.advance(part.length)
+            return {"PartNumber": part.number, "ETag": response["ETag"], "ChecksumSHA256": checksum}
+
+        try:
+            done = run_parallel(send, parts, workers=PART_WORKERS)
+            with self._errors("complete the multipart upload of", name):
+                client.complete_multipart_upload(**ids, MultipartUpload={"Parts": done})
+        except BaseException:
+            # Parts of an unfinished upload are billed until aborted (or a lifecycle rule runs).
+            with contextlib.suppress(CacheError), self._errors("abort the upload of", name):
+                client.abort_multipart_upload(**ids)
+            raise
+
+    def _delete(self, names: list[str]) -> None:
+        client = self._client()
+        for start in range(0, len(names), 1000):  # DeleteObjects takes at most 1000 keys
+            batch = names[start : start + 1000]
+            with self._errors("delete", batch[0]):
+                response = client.delete_objects(
+                    Bucket=self.bucket,
+                    Delete={"Objects": [{"Key": n} for n in batch], "Quiet": True},
+                )
+            if errors := response.get("Errors"):
+                raise CacheError(
+                    f"cache {self.url}: could not delete {len(errors)} object(s): {errors[:3]}"
+                )
+
+    # Reads
+
+    def _download(
+        self, name: str, digest: str, dest: Path, progress: Progress | None
+    ) -> bool | None:
+        """True when `dest` now holds the object, False if it is corrupt, None if missing."""
+        from botocore.exceptions import BotoCoreError
+
+        client = self._client()
+        get = functools.partial(client.get_object, Bucket=self.bucket, Key=name)
+        for attempt in range(1, DOWNLOAD_ATTEMPTS + 1):
+            response = self._unless_missing("download", name, get)
+            if response is None:
+                return None
+            body = response["Body"]
+            try:
+                return write_verified(body.iter_chunks(CHUNK), dest, digest, progress=progress)
+            except BotoCoreError as e:
+                if attempt == DOWNLOAD_ATTEMPTS:
+                    raise CacheError(f"cache {self.url}: downloading {name} failed: {e}") from e
+                log.warning("cache %s: download of %s broke off (%s); retrying", self.url, name, e)
+            finally:
+                body.close()
+        raise AssertionError("unreachable")
+
+    def _missing_in_fanout(self, area: Area, group: list[str]) -> set[str]:
+        """Which of `group` (sorted digests sharing their first two hex chars) are absent.
+
+        One HEAD for a single digest; else LIST the fan-out directory from just before the
+        first wanted name: one request unless the directory holds over 1000 names. In a store
+        so big that the range needs many pages, stop after len(group) - 1 pages and HEAD the
+        names not reached, so the cost stays under two requests per digest.
+        """
+        if len(group) == 1:
+            return set() if self._exists(self._object(area, group[0])) else set(group)
+        prefix = self._name(f"{layout.objects_dir(area)}{group[0][:2]}/")
+        last_wanted = prefix + group[-1][2:]
+        request = {"Bucket": self.bucket, "Prefix": prefix, "MaxKeys": self.page_size}
+        request["StartAfter"] = prefix + group[0][2:-1]  # just before the first wanted name
+        present: set[str] = set()
+        last_seen, complete = "", False
+        with self._errors("list", prefix):
+            for _ in range(len(group) - 1):
+                response = self._client().list_objects_v2(**request)
+                for item in response.get("Contents", []):
+                    present.add(item["Key"])
+                    last_seen = item["Key"]
+                if not response.get("IsTruncated") or last_seen >= last_wanted:
+                    complete = True
+                    break
+                request["ContinuationToken"] = response["NextContinuationToken"]
+        missing = set()
+        for digest in group:
+            name = prefix + digest[2:]
+            if name in present or (not complete and name > last_seen and self._exists(name)):
+                continue
+            missing.add(digest)
+        return missing
+
+    def _exists(self, name: str) -> bool:
+        head = functools.partial(self._client().head_object, Bucket=self.bucket, Key=name)
+        return self._unless_missing("check", name, head) is not None
+
+    def _list(self, folder: str, parse: Callable[[str], str | None]) -> Iterator[str]:
+        """What `parse` finds in the names under `folder`, in S3's order (sorted)."""
+        prefix = self._name(folder)
+        paginator = self._client().get_paginator("list_objects_v2")
+        with self._errors("list", prefix):
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
+                for item in page.get("Contents", []):
+                    found = parse(item["Key"][len(prefix) :])
+                    if found is not None:
+                        yield found
+
+    # Plumbing
+
+    def _name(self, rel: str) -> str:
+        return self.prefix + rel
+
+    def _object(self, area: Area, digest: str) -> str:
+        return self.prefix + layout.object_name(area, digest)
+
+    def _writable(self) -> Area:
+        return layout.writable_area(self.trust, self.url)
+
+    def _client(self) -> Any:
+        with self._lock:
+            if self._s3 is None:
+                with self._errors("connect to", self.bucket):
+                    self._s3 = _make_client(self._options)
+            return self._s3
+
+    def _unless_missing(self, action: str, name: str, call: Callable[[], T]) -> T | None:
+        from botocore.exceptions import ClientError
+
+        with self._errors(action, name):
+            try:
+                return call()
+            except ClientError as e:
+                if _code(e) in _NOT_FOUND:
+                    return None
+                raise
+
+    @contextlib.contextmanager
+    def _errors(self, action: str, name: str) -> Iterator[None]:
+        """Turn botocore's exceptions into CacheError with a message a user can act on."""
+        from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+
+        try:
+            yield
+        except ClientError as e:
+            raise CacheError(self._describe(action, name, e)) from e
+        except NoCredentialsError as e:
+            raise CacheError(
+                f"no AWS credentials for cache {self.url}. On GitHub Actions, assume a role with"
+                " aws-actions/configure-aws-credentials (OIDC); elsewhere set AWS_PROFILE or"
+                " AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY. See docs/cache.md."
+            ) from e
+        except BotoCoreError as e:
+            raise CacheError(f"cache {self.url}: cannot {action} {name}: {e}") from e
+
+    def _describe(self, action: str, name: str, error: Any) -> str:
+        code = _code(error)
+        text = f"cache {self.url}: cannot {action} s3://{self.bucket}/{name}: {code}"
+        hint = error.response.get("Error", {}).get("Message", "")
+        if code in _DENIED:
+            hint = "the credentials in use lack this permission (see docs/cache.md for the roles)"
+        elif code == "NoSuchBucket":
+            hint = f"create bucket {self.bucket!r} or fix the cache URL"
+        return f"{text}: {hint}."
+
+
+def _make_client(options: ClientOptions) -> Any:
+    import boto3
+    from botocore.config import Config
+
+    settings: dict[str, Any] = {
+        "retries": {"mode": "standard", "max_attempts": 10},
+        "max_pool_connections": WORKERS * PART_WORKERS,
+        "connect_timeout": 10,
+        "read_timeout": 120,
+    }
+    if options.addressing_style:
+        settings["s3"] = {"addressing_style": options.addressing_style}
+    if "response_checksum_validation" in Config.OPTION_DEFAULTS:
+        # We hash every byte we read ourselves; botocore need not hash them again.
+        settings["response_checksum_validation"] = "when_required"
+    # endpoint_url None lets boto3 read AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL itself.
+    log.debug("cache: S3 client, endpoint %s", options.endpoint_url or "from the environment")
+    return boto3.session.Session().client(
+        "s3",
+        endpoint_url=options.endpoint_url,
+        region_name=options.region,
+        config=Config(**settings),
+    )
+
+
+def _code(error: Any) -> str:
+    return str(error.response.get("Error", {}).get("Code", "?"))
+
+
+def _b64(digest: bytes) -> str:
+    return base64.b64encode(digest).decode("ascii")

@@ -1,0 +1,173 @@
+"""Streaming, verified file writes shared by the stores and by restore.
+
+Every object reaches its destination through a temp file in the destination's directory,
+hashed while it is written, and is renamed into place only if its sha256 matches: a reader
+never sees a half-written or wrong file, and memory stays flat whatever the size.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import secrets
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+from ci_ml.cache.progress import Progress
+from ci_ml.errors import CacheError
+
+CHUNK = 1 << 20
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+def read_chunks(path: Path, *, chunk: int = CHUNK) -> Iterator[bytes]:
+    with path.open("rb") as f:
+        while block := f.read(chunk):
+            yield block
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    for block in read_chunks(path):
+        digest.update(block)
+    return digest.hexdigest()
+
+
+def changed_while_caching(source: Path, digest: str) -> CacheError:
+    return CacheError(
+        f"{source} changed while it was being cached (its sha256 is no longer {digest})."
+        " Make sure nothing writes to a stage's outputs after the stage ends."
+    )
+
+
+def temp_path(dest: Path, tag: str = "tmp") -> Path:
+    """A unique sibling of `dest`: same filesystem, so `os.replace` is atomic."""
+    return dest.parent / f".{dest.name}.{tag}-{os.getpid()}-{secrets.token_hex(4)}"
+
+
+def write_verified(
+    chunks: Iterable[bytes],
+    dest: Path,
+    digest: str,
+    *,
+    progress: Progress | None = None,
+    mode: int | None = None,
+) -> bool:
+    """Write `chunks` to `dest` if their sha256 is `digest`; else leave `dest` alone.
+
+    Returns False on a digest mismatch. `mode`, if given, is set before the rename.
+    """
+    tmp = temp_path(dest)
+    try:
+        hasher = hashlib.sha256()
+        with tmp.open("wb") as f:
+            for block in chunks:
+                hasher.update(block)
+                f.write(block)
+                if progress is not None:
+                    progress.advance(len(block))
+        if hasher.hexdigest() != digest:
+            return False
+        if mode is not None:
+            tmp.chmod(mode)
+        tmp.replace(dest)
+        return True
+    except OSError as e:
+        raise CacheError(f"cannot write {dest}: {e}") from e
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+
+
+def write_atomic(dest: Path, data: bytes) -> None:
+    """Replace `dest` with `data` in one rename: readers see the old or the new file, whole."""
+    tmp = temp_path(dest)
+    try:
+        tmp.write_bytes(data)
+        tmp.replace(dest)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+
+
+def run_parallel(fn: Callable[[T], R], items: Iterable[T], *, workers: int) -> list[R]:
+    """`fn` over `items` on a bounded pool; the first failure cancels what has not started."""
+    with ThreadPoolExecutor(workers) as pool:
+        futures = [pool.submit(fn, item) for item in items]
+        try:
+            return [future.result() for future in futures]
+        except BaseException:
+            for future in futures:
+                future.cancel()
+            raise
+
+
+@dataclass(frozen=True, slots=True)
+class Part:
+    number: int  # 1-based, as S3 counts
+    offset: int
+    length: int
+    sha256: bytes
+
+
+def hash_parts(path: Path, part_size: int) -> tuple[str, list[Part]]:
+    """The file's sha256 and its parts' sha256s, from a single read in 1 MiB chunks."""
+    full = hashlib.sha256()
+    parts: list[Part] = []
+    with path.open("rb") as f:
+        offset = 0
+        while True:
+            piece, length = hashlib.sha256(), 0
+            while length < part_size and (block := f.read(min(CHUNK, part_size - length))):
+                full.update(block)
+                piece.update(block)
+                length += len(block)
+            if length == 0 and parts:
+                break
+            parts.append(Part(len(parts) + 1, offset, length, piece.digest()))
+            offset += length
+            if length < part_size:
+                break
+    return full.hexdigest(), parts
+
+
+class FileRange:
+    """A read-only, seekable window on a file: one part's body, resent as-is on retries."""
+
+    def __init__(self, path: Path, offset: int, length: int) -> None:
+        self._file = path.open("rb")
+        self._offset, self._length, self._pos = offset, length, 0
+        self._file.seek(offset)
+
+    def read(self, size: int | None = -1) -> bytes:
+        left = self._length - self._pos
+        size = left if size is None or size < 0 else min(size, left)
+        data = self._file.read(size)
+        self._pos += len(data)
+        return data
+
+    def seek(self, pos: int, whence: int = 0) -> int:
+        base = {0: 0, 1: self._pos, 2: self._length}[whence]
+        self._pos = max(0, min(self._length, base + pos))
+        self._file.seek(self._offset + self._pos)
+        return self._pos
+
+    def tell(self) -> int:
+        return self._pos
+
+    def __len__(self) -> int:
+        return self._length
+
+    def close(self) -> None:
+        self._file.close()
+
+    def __enter__(self) -> FileRange:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,151 @@
+"""Manifest encoding and the checks that make a manifest from the cache safe to restore."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from ci_ml.cache.manifest import (
+    FileEntry,
+    LinkEntry,
+    Manifest,
+    OutputEntry,
+    RunFacts,
+    decode_manifest,
+    encode_manifest,
+)
+from ci_ml.errors import CacheError
+
+KEY = "c" * 64
+D1, D2 = "1" * 64, "2" * 64
+
+
+def sample() -> Manifest:
+    return Manifest(
+        key=KEY,
+        stage="train@0",
+        outputs=(
+            OutputEntry(path="model.pkl", type="file", size=10, digest=D1, executable=True),
+            OutputEntry(
+                path="data/features",
+                type="dir",
+                size=7,
+                files=(
+                    FileEntry(path="a.csv", digest=D2, size=3),
+                    FileEntry(path="sub/b.csv", digest=D2, size=4, executable=False),
+                ),
+                links=(LinkEntry(path="sub/latest.csv", target="b.csv"),),
+            ),
+        ),
+        metrics={"metrics.json": {"acc": 0.9, "loss": [1, 2]}},
+        run=RunFacts(
+            commit="abc",
+            ref="refs/pull/1/merge",
+            started_at="2026-01-01T00:00:00Z",
+            finished_at="2026-01-01T00:01:00Z",
+            duration_s=60.0,
+            runner="gpu-1",
+            ci_ml_version="0.1.0",
+            gpu="NVIDIA H100",
+            param_overrides=("train.lr=0.1",),
+        ),
+    )
+
+
+def test_round_trip_is_exact_and_deterministic() -> None:
+    data = encode_manifest(sample())
+
+    assert decode_manifest(data, key=KEY) == sample()
+    assert encode_manifest(decode_manifest(data, key=KEY)) == data
+    assert json.loads(data)["version"] == 1
+
+
+def test_digests_lists_each_object_once_sorted() -> None:
+    assert sample().digests() == (D1, D2)
+
+
+def tampered(change: Any) -> bytes:
+    doc = json.loads(encode_manifest(sample()))
+    change(doc)
+    return json.dumps(doc).encode()
+
+
+def set_out(field: str, value: object, index: int = 0) -> Any:
+    return lambda doc: doc["outputs"][index].__setitem__(field, value)
+
+
+def set_file(field: str, value: object) -> Any:
+    return lambda doc: doc["outputs"][1]["files"][0].__setitem__(field, value)
+
+
+def set_link(value: str) -> Any:
+    return lambda doc: doc["outputs"][1]["links"][0].__setitem__("target", value)
+
+
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        (set_out("path", "../x"), "goes up with '..'"),
+        (set_out("path", "/abs"), "is absolute"),
+        (set_out("path", "a/../../b"), "goes up with '..'"),
+        (set_out("path", "a/./b"), "not normalised"),
+        (set_out("path", "a//b"), "not normalised"),
+        (set_out("path", "."), "not normalised"),
+        (set_out("path", ""), "empty"),
+        (set_out("path", "a\\..\\..\\b"), "backslash"),
+        (set_out("path", "C:/x"), "drive letter"),
+        (set_out("path", "x\0y"), "NUL"),
+        (set_out("path", ".git/hooks/pre-commit"), "inside a .git directory"),
+        (set_out("path", "data/features/x"), "overlap"),
+        (set_out("path", "data/features"), "appears twice"),
+        (set_out("digest", "A" * 64), "bad digest"),
+        (set_out("digest", "1" * 63), "bad digest"),
+        (set_out("digest", None), "not a str"),
+        (set_out("size", -1), "bad size"),
+        (set_out("size", True), "not a int"),
+        (set_out("type", "fifo"), "unknown type"),
+        (set_out("surprise", 1), "unknown"),
+        (set_file("path", "../../x"), "goes up with '..'"),
+        (set_file("digest", "z" * 64), "bad digest"),
+        (set_link("../../../etc/passwd"), "points outside its output"),
+        (set_link("../../x"), "points outside its output"),
+        (set_link("/etc/passwd"), "absolute or malformed"),
+        (set_link(""), "empty target"),
+        (set_link("..\\..\\x"), "absolute or malformed"),
+        (set_link("../.git/config"), "points into a .git directory"),
+        (set_out("size", 8, index=1), "size unequal to its files' total"),
+        (lambda doc: doc.__setitem__("version", 2), "version 2 is not 1"),
+        (lambda doc: doc.__setitem__("key", "d" * 64), "not the key it is stored under"),
+        (lambda doc: doc.pop("run"), "missing fields"),
+        (lambda doc: doc["metrics"].__setitem__("../m.json", 1), "goes up with '..'"),
+        (lambda doc: doc["run"].__setitem__("duration_s", "1"), "not a number"),
+    ],
+)
+def test_decode_refuses_unsafe_or_malformed_manifests(change: Any, problem: str) -> None:
+    with pytest.raises(CacheError, match=f"manifest {KEY} in the cache is invalid") as caught:
+        decode_manifest(tampered(change), key=KEY)
+    assert problem in str(caught.value)
+
+
+@pytest.mark.parametrize("data", [b"", b"{", b"[]", b"\xff\xfe", b"[" * 100_000])
+def test_decode_refuses_what_is_not_a_manifest(data: bytes) -> None:
+    with pytest.raises(CacheError, match=KEY):
+        decode_manifest(data, key=KEY)
+
+
+def test_encode_refuses_what_decode_would_refuse() -> None:
+    bad = Manifest(
+        key=KEY,
+        stage="train",
+        outputs=(OutputEntry(path="../x", type="file", size=0, digest=D1),),
+        run=sample().run,
+    )
+    with pytest.raises(CacheError, match=f"refusing to write manifest {KEY}"):
+        encode_manifest(bad)
+
+
+def test_link_inside_its_output_is_accepted() -> None:
+    data = tampered(set_link("../a.csv"))  # sub/latest.csv -> a.csv, inside data/features
+    assert decode_manifest(data, key=KEY).outputs[1].links[0].target == "../a.csv"

@@ -1,0 +1,177 @@
+"""What only the S3 store does: retries, multipart uploads, request counts, error messages.
+
+The behaviour both stores share is in test_store.py.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import random
+from pathlib import Path
+
+import pytest
+
+from ci_ml.cache import Area, Trust, open_store
+from ci_ml.cache.outputs import restore, snapshot
+from ci_ml.cache.s3 import ClientOptions, S3Store
+from ci_ml.errors import CacheError
+from tests.cache.conftest import KEY, make_manifest, sha
+from tests.helpers.moto_server import S3Bucket
+from tests.helpers.s3_proxy import fault_proxy
+
+
+def test_slow_down_answers_are_retried_until_the_upload_succeeds(
+    s3_bucket: S3Bucket, project: Path
+) -> None:
+    (project / "model.bin").write_bytes(b"weights")
+    outputs, files = snapshot(project, ["model.bin"])
+    with fault_proxy(s3_bucket.endpoint_url, method="PUT", path="/objects/", failures=2) as proxy:
+        store = open_store(s3_bucket.url, trust=Trust.TRUSTED, root=project, endpoint_url=proxy.url)
+        store.put_objects(files)
+        store.put_manifest(make_manifest(outputs))
+
+    assert proxy.faults_served == 2
+    assert proxy.count("PUT") == 4  # the object three times, then the manifest
+    digest = sha(b"weights")
+    stored = s3_bucket.client().get_object(
+        Bucket=s3_bucket.name, Key=f"trusted/objects/{digest[:2]}/{digest[2:]}"
+    )
+    assert stored["Body"].read() == b"weights"
+
+
+def test_slow_down_on_reads_is_retried(s3_bucket: S3Bucket, project: Path, tmp_path: Path) -> None:
+    (project / "model.bin").write_bytes(b"weights")
+    outputs, files = snapshot(project, ["model.bin"])
+    writer = open_store(s3_bucket.url, trust=Trust.TRUSTED, root=project)
+    writer.put_objects(files)
+    writer.put_manifest(make_manifest(outputs))
+
+    with fault_proxy(s3_bucket.endpoint_url, method="GET", path=".", failures=2) as proxy:
+        store = open_store(s3_bucket.url, trust=Trust.TRUSTED, root=project, endpoint_url=proxy.url)
+        hit = store.get_manifest(KEY)
+        assert hit is not None
+        restore(hit, store, tmp_path / "clone", ["model.bin"])
+
+    assert proxy.faults_served == 2
+    assert (tmp_path / "clone" / "model.bin").read_bytes() == b"weights"
+
+
+def test_big_file_goes_up_in_parts_and_comes_back_whole(
+    s3_bucket: S3Bucket, tmp_path: Path
+) -> None:
+    source = tmp_path / "big.bin"
+    source.write_bytes(os.urandom(12 << 20))
+    digest = sha(source.read_bytes())
+    store = S3Store(
+        bucket=s3_bucket.name,
+        prefix="p",
+        trust=Trust.TRUSTED,
+        options=ClientOptions(endpoint_url=s3_bucket.endpoint_url),
+        part_size=5 << 20,  # moto, like S3, wants parts of 5 MiB at least
+    )
+
+    store.put_objects({digest: source})
+    store.get_objects({digest: tmp_path / "back.bin"}, area=Area.TRUSTED)
+
+    head = s3_bucket.client().head_object(
+        Bucket=s3_bucket.name,
+        Key=f"p/trusted/objects/{digest[:2]}/{digest[2:]}",
+        ChecksumMode="ENABLED",
+    )
+    assert head["ETag"].endswith('-3"')  # 5 + 5 + 2 MiB
+    parts = [source.read_bytes()[i : i + (5 << 20)] for i in range(0, 12 << 20, 5 << 20)]
+    composite = hashlib.sha256(b"".join(hashlib.sha256(p).digest() for p in parts)).digest()
+    assert head["ChecksumSHA256"].split("-")[0] == base64.b64encode(composite).decode()
+    assert sha((tmp_path / "back.bin").read_bytes()) == digest
+    uploads = s3_bucket.client().list_multipart_uploads(Bucket=s3_bucket.name)
+    assert uploads.get("Uploads", []) == []
+
+
+def test_missing_objects_costs_about_one_request_per_fanout(
+    s3_bucket: S3Bucket, tmp_path: Path
+) -> None:
+    rng = random.Random(7)
+    files = {}
+    for n in range(100):
+        path = tmp_path / f"f{n}"
+        path.write_bytes(rng.randbytes(16))
+        files[sha(path.read_bytes())] = path
+    stored = dict(list(files.items())[:60])
+    open_store(s3_bucket.url, trust=Trust.TRUSTED, root=tmp_path).put_objects(stored)
+
+    with fault_proxy(s3_bucket.endpoint_url) as proxy:
+        store = open_store(
+            s3_bucket.url, trust=Trust.TRUSTED, root=tmp_path, endpoint_url=proxy.url
+        )
+        missing = store.missing_objects(files)
+        many = proxy.count()
+        proxy.reset()
+        one = store.missing_objects([next(iter(files))])
+
+    assert missing == set(files) - set(stored)
+    assert many == len({digest[:2] for digest in files}) < len(files)  # one LIST or HEAD each
+    assert (one, proxy.count("HEAD"), proxy.count()) == (set(), 1, 1)
+
+
+def test_the_endpoint_comes_from_aws_endpoint_url_s3(s3_bucket: S3Bucket, project: Path) -> None:
+    store = open_store(f"{s3_bucket.url}/x", trust=Trust.TRUSTED, root=project)
+    # Only moto answers None: real S3 would refuse these credentials.
+    assert store.get_manifest(KEY) is None
+
+
+def test_path_style_addressing_works(s3_bucket: S3Bucket, project: Path) -> None:
+    (project / "a").write_bytes(b"a")
+    _, files = snapshot(project, ["a"])
+    store = open_store(s3_bucket.url, trust=Trust.TRUSTED, root=project, addressing_style="path")
+    store.put_objects(files)
+    assert store.missing_objects(files) == set()
+
+
+def test_missing_bucket_says_to_create_it(s3_bucket: S3Bucket, project: Path) -> None:
+    (project / "a").write_bytes(b"a")
+    _, files = snapshot(project, ["a"])
+    store = open_store("s3://no-such-bucket-here/p", trust=Trust.TRUSTED, root=project)
+
+    with pytest.raises(CacheError, match="create bucket 'no-such-bucket-here'") as caught:
+        store.put_objects(files)
+    assert "s3://no-such-bucket-here/p" in str(caught.value)
+
+
+def test_no_credentials_gives_one_clean_cache_error(
+    s3_bucket: S3Bucket, project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID")
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
+
+    store = open_store(s3_bucket.url, trust=Trust.TRUSTED, root=project)
+    with pytest.raises(CacheError, match="no AWS credentials for cache s3://"):
+        store.get_manifest(KEY)
+
+
+def test_missing_objects_falls_back_to_head_when_listing_would_cost_more(
+    s3_bucket: S3Bucket, tmp_path: Path
+) -> None:
+    # Ten blobs in one fan-out directory and a store that lists one key per page: like a huge
+    # store, where the range between the wanted names spans many pages of 1000.
+    blobs = [n.to_bytes(4, "big") for n in range(5000) if sha(n.to_bytes(4, "big"))[:2] == "ab"]
+    files = {}
+    for n, data in enumerate(blobs[:10]):
+        (tmp_path / f"f{n}").write_bytes(data)
+        files[sha(data)] = tmp_path / f"f{n}"
+    digests = sorted(files)
+    options = ClientOptions(endpoint_url=s3_bucket.endpoint_url)
+    writer = S3Store(bucket=s3_bucket.name, prefix="", trust=Trust.TRUSTED, options=options)
+    writer.put_objects({d: files[d] for d in digests[:8]})
+
+    with fault_proxy(s3_bucket.endpoint_url) as proxy:
+        options = ClientOptions(endpoint_url=proxy.url)
+        store = S3Store(
+            bucket=s3_bucket.name, prefix="", trust=Trust.TRUSTED, options=options, page_size=1
+        )
+        missing = store.missing_objects([digests[0], digests[5], digests[9]])
+
+    assert missing == {digests[9]}
+    # Two pages (the budget) find digests[0]; the two names beyond them cost a HEAD each.
+    assert (proxy.count("GET"), proxy.count("HEAD")) == (2, 2)

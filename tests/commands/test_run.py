@@ -1,0 +1,195 @@
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.helpers.gitrepo import GitRepo, run_cli
+
+DVC_YAML = """\
+stages:
+  prepare:
+    cmd: mkdir -p data && tr a-z A-Z < raw.txt > data/prepared.txt
+    deps: [raw.txt]
+    outs: [data]
+  train:
+    cmd: echo "model of $(cat data/prepared.txt) lr=${train.lr}" > model.txt
+    deps: [data]
+    outs: [model.txt]
+  evaluate:
+    cmd: >-
+      printf '{"acc": %s}\\n' "$(wc -c < model.txt)" > metrics.json
+    deps: [model.txt]
+    metrics:
+      - metrics.json:
+          cache: false
+  side:
+    cmd: echo side > side.txt
+    deps: [side.sh]
+    outs: [side.txt]
+"""
+FILES = {
+    "dvc.yaml": DVC_YAML,
+    "params.yaml": "train:\n  lr: 0.1\n",
+    "raw.txt": "hello\n",
+    "side.sh": "echo\n",
+    ".gitignore": "data/\nmodel.txt\nmetrics.json\nside.txt\n",
+}
+
+
+@pytest.fixture
+def repo(git_repo: GitRepo) -> GitRepo:
+    git_repo.write(FILES, commit="base")
+    return git_repo
+
+
+def run_json(
+    repo: GitRepo | Path, *args: str, env: dict[str, str] | None = None
+) -> tuple[int, dict[str, Any], str]:
+    path = repo.path if isinstance(repo, GitRepo) else repo
+    code, out, err = run_cli("run", "--json", *args, cwd=path, env=env)
+    return code, (json.loads(out) if out.strip() else {}), err
+
+
+def statuses(document: dict[str, Any]) -> dict[str, str]:
+    return {s["name"]: s["status"] for s in document["stages"]}
+
+
+def test_first_run_runs_everything_and_fills_the_cache(repo: GitRepo) -> None:
+    code, doc, err = run_json(repo, "--base", "HEAD")
+    assert code == 0, err
+    # Nothing changed against base, but nothing is cached either: evaluate's metrics are
+    # needed for the report, so it and what it reads must run.
+    assert statuses(doc) == {
+        "prepare": "ran",
+        "train": "ran",
+        "evaluate": "ran",
+        "side": "unchanged",
+    }
+    assert (repo.path / "metrics.json").read_text() == '{"acc": 22}\n'
+    manifests = list((repo.path / ".ci-ml/cache/trusted/manifests").glob("*.json"))
+    assert len(manifests) == 3
+
+
+def test_param_change_runs_only_affected_stages(repo: GitRepo, tmp_path: Path) -> None:
+    cache = f"file://{tmp_path / 'cache'}"
+    assert run_json(repo, "--base", "HEAD", "--cache", cache)[0] == 0
+    repo.write({"params.yaml": "train:\n  lr: 0.2\n"}, commit="head")
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", str(repo.path), str(clone)], check=True)
+    code, doc, err = run_json(clone, "--base", "HEAD~1", "--cache", cache)
+    assert code == 0, err
+    assert statuses(doc) == {
+        "prepare": "restored",
+        "train": "ran",
+        "evaluate": "ran",
+        "side": "unchanged",
+    }
+    assert "model of HELLO lr=0.2" in (clone / "model.txt").read_text()
+
+
+def test_fresh_clone_restores_and_runs_nothing(repo: GitRepo, tmp_path: Path) -> None:
+    cache = f"file://{tmp_path / 'cache'}"
+    assert run_json(repo, "--base", "HEAD", "--cache", cache)[0] == 0
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", str(repo.path), str(clone)], check=True)
+    code, doc, err = run_json(clone, "--base", "HEAD", "--cache", cache)
+    assert code == 0, err
+    assert statuses(doc)["evaluate"] == "restored"
+    assert "ran" not in statuses(doc).values()
+    assert (clone / "metrics.json").read_text() == '{"acc": 22}\n'
+
+
+def test_second_run_in_the_same_workspace_does_nothing(repo: GitRepo) -> None:
+    assert run_json(repo, "--base", "HEAD")[0] == 0
+    code, doc, _ = run_json(repo, "--base", "HEAD")
+    assert code == 0
+    assert set(statuses(doc).values()) <= {"current", "unchanged"}
+
+
+def test_failed_stage_stops_dependents_and_others_finish(repo: GitRepo) -> None:
+    broken = DVC_YAML.replace("tr a-z A-Z < raw.txt", "false && tr a-z A-Z < raw.txt")
+    repo.write({"dvc.yaml": broken, "side.sh": "echo 2\n"}, commit="head")
+    code, doc, err = run_json(repo, "--base", "HEAD~1")
+    assert code == 1
+    assert statuses(doc) == {
+        "prepare": "failed",
+        "train": "skipped",
+        "evaluate": "skipped",
+        "side": "ran",
+    }
+    assert "1 stage(s) failed: prepare" in err
+
+
+def test_set_overrides_a_param_and_records_it(repo: GitRepo) -> None:
+    code, doc, err = run_json(repo, "--base", "HEAD", "--set", "train.lr=0.5")
+    assert code == 0, err
+    assert "lr=0.5" in (repo.path / "model.txt").read_text()
+    train_key = next(s["key"] for s in doc["stages"] if s["name"] == "train")
+    manifest = json.loads(
+        (repo.path / f".ci-ml/cache/trusted/manifests/{train_key}.json").read_text()
+    )
+    assert "params.yaml:train.lr=0.5" in json.dumps(manifest)
+
+
+def test_unknown_override_key_is_a_user_error(repo: GitRepo) -> None:
+    code, _doc, err = run_json(repo, "--base", "HEAD", "--set", "train.lrr=0.5")
+    assert code == 2
+    assert "params.yaml has no param 'train.lrr' (did you mean 'train.lr'?)" in err
+
+
+def test_gpu_stage_without_gpu_fails_on_ci(repo: GitRepo) -> None:
+    repo.write({"ci-ml.yaml": "stages:\n  train:\n    gpu: true\n"}, commit="gpu")
+    code, doc, _err = run_json(repo, "--base", "HEAD", env={"CI": "true"})
+    assert code == 1
+    train = next(s for s in doc["stages"] if s["name"] == "train")
+    assert train["status"] == "failed"
+    assert "needs a GPU" in train["detail"]
+    code, doc, _err = run_json(repo, "--base", "HEAD", "--allow-no-gpu", env={"CI": "true"})
+    assert code == 0
+    assert statuses(doc)["train"] == "ran"
+
+
+def test_corrupt_object_is_detected_and_the_stage_reruns(repo: GitRepo, tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    assert run_json(repo, "--base", "HEAD", "--cache", str(cache))[0] == 0
+    for obj in cache.glob("*/objects/*/*"):
+        if obj.is_file():
+            data = bytearray(obj.read_bytes())
+            data[0] ^= 0xFF
+            obj.write_bytes(bytes(data))
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", str(repo.path), str(clone)], check=True)
+    code, doc, err = run_json(clone, "--base", "HEAD", "--cache", str(cache))
+    assert code == 0, err
+    assert statuses(doc)["evaluate"] == "ran"
+    assert "evaluate" in err  # the corrupt entry is reported with the stage
+
+
+def test_dry_run_changes_nothing(repo: GitRepo) -> None:
+    code, doc, _err = run_json(repo, "--base", "HEAD", "--dry-run")
+    assert code == 0
+    assert statuses(doc)["train"] == "would run"
+    assert not (repo.path / "model.txt").exists()
+    assert not (repo.path / ".ci-ml/cache/trusted/manifests").exists()
+
+
+def test_force_reruns_a_cached_stage_and_downstream(repo: GitRepo) -> None:
+    assert run_json(repo, "--base", "HEAD")[0] == 0
+    code, doc, _err = run_json(repo, "--base", "HEAD", "--force", "train")
+    assert code == 0
+    assert statuses(doc) == {
+        "prepare": "current",
+        "train": "ran",
+        "evaluate": "ran",
+        "side": "unchanged",
+    }
+
+
+def test_unknown_stage_name(repo: GitRepo) -> None:
+    code, _doc, err = run_json(repo, "--base", "HEAD", "trian")
+    assert code == 2
+    assert "no stage named 'trian' (did you mean 'train'?)" in err

@@ -1,0 +1,130 @@
+"""A fault-injecting HTTP proxy for S3 tests: it forwards to an upstream (moto) and answers
+the first N requests that match a method and a path pattern with `503 SlowDown`, S3's
+throttling error, to prove the client retries. It also records every request it sees, so a
+test can count what an operation cost.
+"""
+
+from __future__ import annotations
+
+import http.client
+import re
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urlsplit
+
+SLOW_DOWN = (
+    b'<?xml version="1.0" encoding="UTF-8"?>\n'
+    b"<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message>"
+    b"<RequestId>ci-ml-test</RequestId><HostId>ci-ml-test</HostId></Error>"
+)
+_HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "expect", "content-length"}
+
+
+@dataclass
+class FaultProxy:
+    """Proxy state: what to fail, and what was seen (method, path) in arrival order."""
+
+    upstream: str
+    method: str = "PUT"
+    path: str = ".*"
+    failures: int = 0
+    url: str = ""
+    requests: list[tuple[str, str]] = field(default_factory=list)
+    faults_served: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def decide(self, method: str, path: str) -> bool:
+        """Record the request; True if it should get a 503."""
+        with self._lock:
+            self.requests.append((method, path))
+            if (
+                self.faults_served < self.failures
+                and method == self.method
+                and re.search(self.path, path)
+            ):
+                self.faults_served += 1
+                return True
+            return False
+
+    def count(self, method: str | None = None) -> int:
+        with self._lock:
+            return sum(1 for m, _ in self.requests if method is None or m == method)
+
+    def reset(self) -> None:
+        with self._lock:
+            self.requests.clear()
+
+
+def _handler(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
+    target = urlsplit(proxy.upstream)
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # keep-alive, as botocore expects
+
+        def _forward(self) -> None:
+            body = self._read_body()
+            if proxy.decide(self.command, self.path):
+                self._reply(503, {"Content-Type": "application/xml"}, SLOW_DOWN)
+                return
+            headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_BY_HOP}
+            upstream = http.client.HTTPConnection(target.netloc, timeout=60)
+            try:
+                upstream.request(self.command, self.path, body=body, headers=headers)
+                response = upstream.getresponse()
+                data = response.read()
+                kept = {k: v for k, v in response.getheaders() if k.lower() not in _HOP_BY_HOP}
+                if self.command == "HEAD":
+                    kept["Content-Length"] = response.getheader("Content-Length") or "0"
+                self._reply(response.status, kept, data)
+            finally:
+                upstream.close()
+
+        def _read_body(self) -> bytes:
+            if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+                chunks = []
+                while size := int(self.rfile.readline().split(b";")[0], 16):
+                    chunks.append(self.rfile.read(size))
+                    self.rfile.readline()
+                while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                    pass  # trailers
+                return b"".join(chunks)
+            return self.rfile.read(int(self.headers.get("Content-Length") or 0))
+
+        def _reply(self, status: int, headers: dict[str, str], data: bytes) -> None:
+            self.send_response(status)
+            for name, value in headers.items():
+                self.send_header(name, value)
+            if "Content-Length" not in headers:
+                self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(data)
+
+        do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _forward
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass  # quiet: pytest shows failures, not traffic
+
+    return Handler
+
+
+@contextmanager
+def fault_proxy(
+    upstream: str, *, method: str = "PUT", path: str = ".*", failures: int = 0
+) -> Iterator[FaultProxy]:
+    """Run a proxy to `upstream` on a free port of 127.0.0.1 for the `with` block."""
+    proxy = FaultProxy(upstream=upstream, method=method, path=path, failures=failures)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(proxy))
+    server.daemon_threads = True
+    proxy.url = f"http://127.0.0.1:{server.server_address[1]}"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield proxy
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()

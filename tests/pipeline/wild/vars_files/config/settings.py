@@ -1,0 +1,3 @@
+class Train:
+    EPOCHS = 20
+    BATCH: int = 64
