@@ -213,8 +213,10 @@ def machine_info(tools: Tools) -> dict[str, Any]:
 
 
 def check_plan(repo: Path, spec: gen.RepoSpec, tools: Tools) -> list[str]:
-    """Problems with ci-ml's plan: the changed stage and its downstream closure must be
-    will_run, the changed stage alone `changed` (with the param as reason), nothing else."""
+    """Problems with ci-ml's plan. The changed stage and its downstream closure must be
+    `affected` and `will_run`, nothing else affected, the changed stage alone `changed` (with
+    the param as its reason). A stage outside the closure may be will_run only with a
+    "needed" reason (its outputs feed a running stage and no cache holds them)."""
     proc = subprocess.run(
         plan_cmd(tools), cwd=repo, env=ci_ml_env(), capture_output=True, text=True, check=False
     )
@@ -226,19 +228,30 @@ def check_plan(repo: Path, spec: gen.RepoSpec, tools: Tools) -> list[str]:
     problems = []
     if len(stages) != spec.stages:
         problems.append(f"{len(stages)} stages in the plan, expected {spec.stages}")
-    will_run = {name for name, s in stages.items() if s["will_run"]}
-    if will_run != expected:
-        problems.append(
-            f"will_run: missing {sorted(expected - will_run)[:10]}, "
-            f"extra {sorted(will_run - expected)[:10]}"
-        )
-    own = {name for name, s in stages.items() if s["changed"]}
-    if own != {changed}:
-        problems.append(f"changed: {sorted(own)[:10]}, expected [{changed!r}]")
+    problems += _set_problem("affected", _names(stages, "affected"), expected)
+    will_run = _names(stages, "will_run")
+    needed = {n for n in will_run - expected if _has_reason(stages[n], "needed")}
+    problems += _set_problem("will_run", will_run - needed, expected)
+    problems += _set_problem("changed", _names(stages, "changed"), {changed})
     reasons = [r["text"] for r in stages.get(changed, {}).get("reasons", [])]
     if not any(spec.changed_param in text for text in reasons):
         problems.append(f"{changed} reasons {reasons} do not name {spec.changed_param}")
     return problems
+
+
+def _names(stages: Mapping[str, Mapping[str, Any]], flag: str) -> set[str]:
+    return {name for name, s in stages.items() if s[flag]}
+
+
+def _has_reason(stage: Mapping[str, Any], kind: str) -> bool:
+    return any(r["kind"] == kind for r in stage["reasons"])
+
+
+def _set_problem(what: str, got: set[str], expected: set[str]) -> list[str]:
+    if got == expected:
+        return []
+    missing, extra = sorted(expected - got), sorted(got - expected)
+    return [f"{what}: missing {missing[:10]}, extra {extra[:10]} ({len(got)} vs {len(expected)})"]
 
 
 def check_dvc(stdout: Path, spec: gen.RepoSpec) -> list[str]:

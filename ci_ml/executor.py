@@ -15,23 +15,25 @@ import shutil
 import sys
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
 from ci_ml import __version__, gha
-from ci_ml.cache import CacheStore, Manifest, RunFacts, Trust
+from ci_ml.cache import CacheStore, FileEntry, Manifest, OutputEntry, RunFacts, Trust
 from ci_ml.cache.outputs import restore, snapshot
+from ci_ml.cache.progress import Progress, progress_mode
 from ci_ml.errors import CacheError
 from ci_ml.gpu import detect_gpu
 from ci_ml.metrics_files import read_metrics_files
 from ci_ml.plan import Plan, StagePlan
 from ci_ml.proc import run_commands
-from ci_ml.state import read_last_run
+from ci_ml.state import read_last_run, save_pending
 
 log = logging.getLogger("ci_ml")
+PROGRESS_MIN_BYTES = 16 << 20
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -146,7 +148,9 @@ def _restore_one(run: _Run, stage_plan: StagePlan) -> str | None:
     if hit is None:
         return f"no cache entry for key {stage_plan.key[:12]}"
     try:
-        restore(hit, run.store, run.root, stage_plan.stage.out_paths)
+        total = sum(f.size for out in hit.manifest.outputs for f in _files_of(out))
+        with transfer_progress(f"pull {stage_plan.name}", total, run.env) as progress:
+            restore(hit, run.store, run.root, stage_plan.stage.out_paths, progress=progress)
     except CacheError as e:
         return str(e)
     manifest = hit.manifest
@@ -241,30 +245,53 @@ def _save(
 ) -> None:
     stage = stage_plan.stage
     entries, files = snapshot(run.root, stage.out_paths)
-    if not run.options.push or run.store.trust is Trust.READ_ONLY:
-        return
-    missing = run.store.missing_objects(files)
-    run.store.put_objects({d: files[d] for d in sorted(missing)})
     metrics = read_metrics_files(run.root, [o.path for o in stage.outs if o.kind == "metrics"])
-    run.store.put_manifest(
-        Manifest(
-            key=stage_plan.key,
-            stage=stage.name,
-            outputs=tuple(entries),
-            metrics=metrics,
-            run=RunFacts(
-                commit=run.options.commit or "",
-                ref=run.options.ref or "",
-                started_at=started.isoformat(timespec="seconds"),
-                finished_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                duration_s=round(duration, 3),
-                runner=_runner_name(run.env),
-                ci_ml_version=__version__,
-                gpu=gpu,
-                param_overrides=run.options.overrides,
-            ),
-        )
+    manifest = Manifest(
+        key=stage_plan.key,
+        stage=stage.name,
+        outputs=tuple(entries),
+        metrics=metrics,
+        run=RunFacts(
+            commit=run.options.commit or "",
+            ref=run.options.ref or "",
+            started_at=started.isoformat(timespec="seconds"),
+            finished_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            duration_s=round(duration, 3),
+            runner=_runner_name(run.env),
+            ci_ml_version=__version__,
+            gpu=gpu,
+            param_overrides=run.options.overrides,
+        ),
     )
+    if not run.options.push or run.store.trust is Trust.READ_ONLY:
+        save_pending(run.root, manifest)  # `ci-ml push` uploads it later
+        return
+    push_manifest(run.store, manifest, files, run.env)
+
+
+def push_manifest(
+    store: CacheStore, manifest: Manifest, files: Mapping[str, Path], env: Mapping[str, str]
+) -> None:
+    """Upload the objects the store lacks, then the manifest: never the other way round."""
+    missing = sorted(store.missing_objects(files))
+    total = sum(files[d].stat().st_size for d in missing)
+    with transfer_progress(f"push {manifest.stage}", total, env) as progress:
+        store.put_objects({d: files[d] for d in missing}, progress=progress)
+    store.put_manifest(manifest)
+
+
+@contextlib.contextmanager
+def transfer_progress(title: str, total: int, env: Mapping[str, str]) -> Iterator[Progress | None]:
+    """Progress for transfers big enough to watch; small ones stay quiet."""
+    if total < PROGRESS_MIN_BYTES:
+        yield None
+        return
+    with Progress(title, total, mode=progress_mode(env, sys.stderr)) as progress:
+        yield progress
+
+
+def _files_of(out: OutputEntry) -> tuple[FileEntry, ...] | tuple[OutputEntry]:
+    return out.files if out.type == "dir" else (out,)
 
 
 def _clear_outputs(root: Path, stage_plan: StagePlan) -> None:

@@ -454,13 +454,7 @@ def flat_keys(data: Any, prefix: str = "") -> list[str]:
 
 def canonical_json(value: Any) -> str:
     """JSON with sorted keys and no spaces: equal values give equal text."""
-    return json.dumps(
-        _jsonable(value),
-        sort_keys=True,
-        separators=(",", ":"),
-        ensure_ascii=False,
-        default=_json_default,
-    )
+    return _ENCODER.encode(_jsonable(value))
 
 
 def _jsonable(value: Any) -> Any:
@@ -484,8 +478,15 @@ def _json_key(key: object) -> str:
 
 
 def _json_default(value: object) -> Any:
+    # YAML dates, .py bytes; complex numbers and Ellipsis are rare in params, but never a crash.
     if isinstance(value, (datetime.date, datetime.time)):
         return value.isoformat()
     if isinstance(value, bytes):
         return value.decode("utf-8", "replace")
-    return str(value)  # complex numbers, Ellipsis: rare in params, but never a crash
+    return str(value)
+
+
+# One encoder, built once: json.dumps with options builds a new one per call.
+_ENCODER = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_json_default
+)

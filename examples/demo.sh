@@ -14,23 +14,31 @@ export PATH="$VENV/bin:$PATH"
 
 WORK="${1:-$(mktemp -d)}"
 mkdir -p "$WORK"
-REPO="$WORK/get-started"
-rm -rf "$REPO"
-cp -r "$ROOT/examples/get-started" "$REPO"
-cd "$REPO"
+ORIGIN="$WORK/origin"
+rm -rf "$ORIGIN" "$WORK/main-runner" "$WORK/pr-runner" "$WORK/cache"
+cp -r "$ROOT/examples/get-started" "$ORIGIN"
+cd "$ORIGIN"
 git init -q -b main
 git add -A
 git -c user.name=ci-ml -c user.email=ci-ml@example.com commit -qm "get-started pipeline"
+# One cache shared by every "runner" below, as an S3 bucket would be.
+export CI_ML_CACHE="$WORK/cache"
 
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+
+step "push to main: a fresh runner runs every stage and fills the trusted cache area"
+git clone -q "$ORIGIN" "$WORK/main-runner"
+(cd "$WORK/main-runner" && ci-ml run --all --trust trusted)
 
 step "pull request: train.hidden_size 64 -> 128"
 git checkout -q -b bigger-model
 sed -i 's/hidden_size: 64 /hidden_size: 128/' params.yaml
 git -c user.name=ci-ml -c user.email=ci-ml@example.com commit -qam "Bigger hidden layer"
+git clone -q --branch bigger-model "$ORIGIN" "$WORK/pr-runner"
+cd "$WORK/pr-runner"
 
-step "ci-ml plan (base: main)"
-ci-ml plan
+step "ci-ml plan (base: main): what the PR changed, and why"
+ci-ml plan --base origin/main
 
-step "ci-ml dag"
-ci-ml dag
+step "ci-ml run: restore what train needs, run only the affected stages"
+ci-ml run --base origin/main

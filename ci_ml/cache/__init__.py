@@ -33,7 +33,7 @@ from ci_ml.cache.manifest import FileEntry, LinkEntry, Manifest, OutputEntry, Ru
 from ci_ml.cache.progress import Progress
 from ci_ml.cache.s3 import ClientOptions, S3Store
 from ci_ml.errors import CacheConfigError
-from ci_ml.state import state_dir
+from ci_ml.state import STATE_DIR, state_dir
 
 __all__ = [
     "Area",
@@ -122,7 +122,10 @@ def open_store(
     )
     match = _SCHEME.match(url)
     if match is None:
-        return LocalStore(root / Path(url).expanduser(), trust)
+        path = root / Path(url).expanduser()
+        if path.is_relative_to(root / STATE_DIR):
+            state_dir(root)  # creates .ci-ml/ with the .gitignore that hides it from git
+        return LocalStore(path, trust)
     opener = _OPENERS.get(match.group(1).lower())
     if opener is None:
         raise _bad_url(url, f"the scheme {match.group(1)!r} is not supported")

@@ -58,12 +58,14 @@ class LocalStore:
         for area in readable_areas(self.trust):
             file = self.path / manifest_name(area, key)
             try:
-                size = file.stat().st_size
+                if file.stat().st_size > MAX_MANIFEST_BYTES:
+                    raise CacheError(f"manifest {key} in {self.url} is too big to read")
+                data = file.read_bytes()
             except FileNotFoundError:
                 continue
-            if size > MAX_MANIFEST_BYTES:
-                raise CacheError(f"manifest {key} in {self.url} is {size} bytes: too big to read")
-            return CacheHit(manifest=decode_manifest(file.read_bytes(), key=key), area=area)
+            except OSError as e:
+                raise CacheError(f"cannot read manifest {key} in {self.url}: {e}") from e
+            return CacheHit(manifest=decode_manifest(data, key=key), area=area)
         return None
 
     def put_manifest(self, manifest: Manifest) -> None:
@@ -111,10 +113,12 @@ class LocalStore:
                 stored = source.open("rb")
             except FileNotFoundError:
                 return digest
-            with stored:
-                ok = write_verified(
-                    iter(lambda: stored.read(CHUNK), b""), dest, digest, progress=progress
-                )
+            try:
+                with stored:
+                    chunks = iter(lambda: stored.read(CHUNK), b"")
+                    ok = write_verified(chunks, dest, digest, progress=progress)
+            except OSError as e:
+                raise CacheError(f"cannot copy object {digest} to {dest}: {e}") from e
             if not ok:
                 self._discard(area, source)
                 return digest

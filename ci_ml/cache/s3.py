@@ -99,15 +99,7 @@ class S3Store:
     def put_manifest(self, manifest: Manifest) -> None:
         data = encode_manifest(manifest)
         name = self._name(layout.manifest_name(self._writable(), manifest.key))
-        checksum = _b64(hashlib.sha256(data).digest())
-        with self._errors("write manifest", name):
-            self._client().put_object(
-                Bucket=self.bucket,
-                Key=name,
-                Body=data,
-                ChecksumSHA256=checksum,
-                ContentType="application/json",
-            )
+        self._put(name, data, hashlib.sha256(data).digest())
 
     def delete_manifests(self, keys: Collection[str]) -> None:
         area = self._writable()
@@ -173,12 +165,17 @@ class S3Store:
         if len(parts) > 1:
             self._upload_parts(name, source, parts, progress)
             return
-        with self._errors("upload", name), source.open("rb") as body:
-            self._client().put_object(
-                Bucket=self.bucket, Key=name, Body=body, ChecksumSHA256=_b64(parts[0].sha256)
-            )
+        with source.open("rb") as body:
+            self._put(name, body, parts[0].sha256)
         if progress is not None:
             progress.advance(size)
+
+    def _put(self, name: str, body: object, sha256: bytes) -> None:
+        """One PUT; S3 stores the body only if its sha256 is `sha256`."""
+        with self._errors("upload", name):
+            self._client().put_object(
+                Bucket=self.bucket, Key=name, Body=body, ChecksumSHA256=_b64(sha256)
+            )
 
     def _upload_parts(
         self, name: str, source: Path, parts: list[Part], progress: Progress | None
@@ -250,6 +247,8 @@ class S3Store:
                 if attempt == DOWNLOAD_ATTEMPTS:
                     raise CacheError(f"cache {self.url}: downloading {name} failed: {e}") from e
                 log.warning("cache %s: download of %s broke off (%s); retrying", self.url, name, e)
+            except OSError as e:
+                raise CacheError(f"cannot write {dest} from {self.url}: {e}") from e
             finally:
                 body.close()
         raise AssertionError("unreachable")
@@ -371,8 +370,11 @@ def _make_client(options: ClientOptions) -> Any:
         "connect_timeout": 10,
         "read_timeout": 120,
     }
+    # Every body carries x-amz-checksum-sha256, which S3 verifies; signing the payload too
+    # would make botocore read and hash each file once more.
+    settings["s3"] = {"payload_signing_enabled": False}
     if options.addressing_style:
-        settings["s3"] = {"addressing_style": options.addressing_style}
+        settings["s3"]["addressing_style"] = options.addressing_style
     if "response_checksum_validation" in Config.OPTION_DEFAULTS:
         # We hash every byte we read ourselves; botocore need not hash them again.
         settings["response_checksum_validation"] = "when_required"

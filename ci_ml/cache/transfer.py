@@ -61,6 +61,7 @@ def write_verified(
     """Write `chunks` to `dest` if their sha256 is `digest`; else leave `dest` alone.
 
     Returns False on a digest mismatch. `mode`, if given, is set before the rename.
+    Errors (OSError, or whatever `chunks` raises) propagate for the caller to name.
     """
     tmp = temp_path(dest)
     try:
@@ -77,8 +78,6 @@ def write_verified(
             tmp.chmod(mode)
         tmp.replace(dest)
         return True
-    except OSError as e:
-        raise CacheError(f"cannot write {dest}: {e}") from e
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()

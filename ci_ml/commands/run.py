@@ -191,8 +191,10 @@ def render_outcomes(outcomes: Mapping[str, Outcome]) -> str:
     width = max([len("stage"), *(len(n) for n in outcomes)])
     lines = [f"{'stage':<{width}}  {'status':<13}  detail"]
     for name, o in outcomes.items():
-        took = f" ({o.duration_s:.1f} s)" if o.status == "ran" else ""
-        lines.append(f"{name:<{width}}  {o.status:<13}  {o.detail}{took}".rstrip())
+        detail = f"{o.duration_s:.1f} s" if o.status == "ran" else o.detail
+        if o.status == "ran" and o.gpu:
+            detail += f" on {o.gpu}"
+        lines.append(f"{name:<{width}}  {o.status:<13}  {detail}".rstrip())
     counts: dict[str, int] = {}
     for o in outcomes.values():
         counts[o.status] = counts.get(o.status, 0) + 1

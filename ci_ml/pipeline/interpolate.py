@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple, TypeAlias
 
 from ci_ml.errors import PipelineError, did_you_mean
+from ci_ml.params import LineDict
 
 # Same pattern as DVC's KEYCRE: a `${` not preceded by a backslash, up to the first `}`.
 _PATTERN = re.compile(r"(?<!\\)\$\{(?P<inner>.*?)\}")
@@ -71,9 +72,12 @@ class Context:
     # Vars files loaded so far: path -> None (whole file) or the keys loaded, as DVC tracks
     # them to allow `vars: [params.yaml]` beside the default while rejecting overlaps.
     imports: Mapping[str, tuple[str, ...] | None] = field(default_factory=dict)
-    # Lookups in `layers`, memoised: thousands of stages share one context's layers (foreach
-    # members share them too), and they read the same few names.
+    # Lookups, memoised: thousands of stages share one context's layers (foreach members share
+    # them too) and read the same few names; a member reads its own `item` several times.
     memo: dict[tuple[str, ...], tuple[Any, list[Var]]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
+    bound_memo: dict[tuple[str, ...], tuple[Any, list[Var]]] = field(
         default_factory=dict, compare=False, repr=False
     )
 
@@ -135,10 +139,16 @@ class Context:
 
         Raises _NotFound(index, choices) naming the first part that does not resolve.
         """
-        head = parts[0]
-        bound = self.bound.get(head)
+        memo = self.bound_memo if parts[0] in self.bound else self.memo
+        found = memo.get(parts)
+        if found is None:
+            found = memo[parts] = self._select(parts)
+        return found
+
+    def _select(self, parts: tuple[str, ...]) -> tuple[Any, list[Var]]:
+        bound = self.bound.get(parts[0])
         if bound is None:
-            return self._select_vars(parts)
+            return self._select_layers(parts)
         if isinstance(bound, Var):
             piece = _descend(bound.source, bound.key, bound.value, parts, 1)
         elif len(parts) == 1:  # a whole matrix item: axis -> Var
@@ -150,12 +160,6 @@ class Context:
         else:
             raise _NotFound(1, list(bound))
         return piece.value, [piece] if piece.source is not None else []
-
-    def _select_vars(self, parts: tuple[str, ...]) -> tuple[Any, list[Var]]:
-        found = self.memo.get(parts)
-        if found is None:
-            found = self.memo[parts] = self._select_layers(parts)
-        return found
 
     def _select_layers(self, parts: tuple[str, ...]) -> tuple[Any, list[Var]]:
         head = parts[0]
@@ -197,7 +201,8 @@ def _descend(source: str | None, key: str, value: Any, parts: tuple[str, ...], s
         else:
             choices = [str(k) for k in value] if isinstance(value, dict) else []
             raise _NotFound(index, choices)
-        key = f"{key}.{part}"
+        if source is not None:  # the key is only needed to track the value
+            key = f"{key}.{part}"
     return Var(source, key, value)
 
 
@@ -286,10 +291,21 @@ class Resolver:
         if isinstance(data, str):
             return self._resolve_str(data) if "${" in data else data
         if isinstance(data, dict):
-            return {self.resolve(k): self.resolve(v) for k, v in data.items()}
+            return self._resolve_dict(data)
         if isinstance(data, list):
             return [self.resolve(item) for item in data]
         return data
+
+    def _resolve_dict(self, data: dict[Any, Any]) -> LineDict:
+        # A LineDict again, so that errors about its keys can still name their lines.
+        lines = data.lines if isinstance(data, LineDict) else {}
+        resolved = LineDict()
+        for key, value in data.items():
+            new_key = self._resolve_str(key) if isinstance(key, str) and "${" in key else key
+            resolved[new_key] = self.resolve(value)
+            if key in lines:
+                resolved.lines[new_key] = lines[key]
+        return resolved
 
     def select(self, expr: str) -> Any:
         parts = parse_expr(expr)

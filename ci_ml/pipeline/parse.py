@@ -235,8 +235,7 @@ def _with_vars(files: _Files, ctx: Context, entries: Any, base: str, site: _Site
                 keys = tuple(k for k in keys_text.split(",") if k) or None
                 ctx = ctx.with_file(path, data, keys, entry)
             elif isinstance(entry, dict):
-                label = f"{'stage ' + site.stage + ' ' if site.stage else ''}vars[{index}]"
-                ctx = ctx.with_layer(Layer(None, label, entry))
+                ctx = ctx.with_layer(Layer(None, f"vars[{index}]", entry))
             else:
                 raise PipelineError(f"{site}: vars[{index}] must be a file name or a mapping.")
         except ValueError as exc:
@@ -344,6 +343,9 @@ class _StageBuilder:
                 outs += _outs(self.files, kind, entries, stage_dir, site)
         deps = _entries(resolver.resolve_field("deps", get("deps")), site, "deps")
         params = _entries(resolver.resolve_field("params", get("params")), site, "params")
+        frozen = _flag(resolver.resolve_field("frozen", get("frozen")), site, "frozen")
+        always = resolver.resolve_field("always_changed", get("always_changed"))
+        desc = _text(resolver.resolve_field("desc", get("desc")) or "", site, "desc")
         return Stage(
             name=f"{self.pf.prefix}{name}",
             group=self.group,
@@ -355,13 +357,9 @@ class _StageBuilder:
             deps=tuple(dict.fromkeys(self.files.path(stage_dir, d, site, "deps") for d in deps)),
             params=self._params(params, resolver.used, stage_dir, site),
             outs=tuple(outs),
-            frozen=_flag(resolver.resolve_field("frozen", get("frozen")), site, "frozen"),
-            always_changed=_flag(
-                resolver.resolve_field("always_changed", get("always_changed")),
-                site,
-                "always_changed",
-            ),
-            desc=_text(resolver.resolve_field("desc", get("desc")) or "", site, "desc"),
+            frozen=frozen,
+            always_changed=_flag(always, site, "always_changed"),
+            desc=desc,
         )
 
     def _params(
@@ -428,34 +426,31 @@ def _outs(files: _Files, kind: OutKind, entries: list[Any], base: str, site: _Si
             continue
         for path, options in entry.items():
             options = _out_options(kind, path, options, site)
+            props = (k for k in options if k in _PLOT_PROPS) if kind == "plots" else ()
             outs.append(
                 Out(
                     path=files.path(base, path, site, kind),
                     kind=kind,
                     cache=options.get("cache", True),
                     persist=options.get("persist", False),
-                    options=tuple(
-                        sorted(
-                            (k, canonical_json(v)) for k, v in options.items() if k in _PLOT_PROPS
-                        )
-                    ),
+                    options=tuple(sorted((k, canonical_json(options[k])) for k in props)),
                 )
             )
     return outs
 
 
 def _out_options(kind: OutKind, path: object, options: Any, site: _Site) -> Mapping[str, Any]:
-    allowed = (*_OUT_OPTIONS, *(_PLOT_PROPS if kind == "plots" else ()))
     if options is None:
         return {}
     if not isinstance(options, dict):
         raise PipelineError(f"{site}: options of {kind} entry {path!r} must be a mapping.")
-    for key in options:
-        if key not in allowed:
-            raise PipelineError(
-                f"{site.at(key_line(options, key))}: unknown option {key!r} of {kind} entry "
-                f"{path!r}{did_you_mean(str(key), allowed)}. Options: {', '.join(allowed)}."
-            )
+    allowed = (*_OUT_OPTIONS, *(_PLOT_PROPS if kind == "plots" else ()))
+    if not options.keys() <= set(allowed):
+        key = next(key for key in options if key not in allowed)
+        raise PipelineError(
+            f"{site.at(key_line(options, key))}: unknown option {key!r} of {kind} entry "
+            f"{path!r}{did_you_mean(str(key), allowed)}. Options: {', '.join(allowed)}."
+        )
     for flag in ("cache", "persist"):
         if not isinstance(options.get(flag, False), bool):
             raise PipelineError(f"{site}: {flag} of {kind} entry {path!r} must be true or false.")

@@ -14,7 +14,7 @@ from ci_ml.errors import CacheConfigError
 from tests.cache.conftest import KEY, make_manifest, sha
 
 
-@pytest.mark.parametrize("url", [None, ""])
+@pytest.mark.parametrize("url", [None, "", ".ci-ml/cache"])
 def test_no_url_means_the_project_cache_which_git_ignores(url: str | None, project: Path) -> None:
     store = open_store(url, trust=Trust.TRUSTED, root=project)
 

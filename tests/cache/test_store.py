@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from ci_ml.cache import Area, CacheStore, OutputEntry, Trust
+from ci_ml.cache.manifest import encode_manifest
 from ci_ml.cache.outputs import restore, snapshot
 from ci_ml.errors import CacheError, CorruptObjectError
 from tests.cache import push_worker
@@ -253,7 +254,7 @@ def test_read_only_store_refuses_every_write(backend: Backend, sample: Path) -> 
     ],
 )
 def test_hostile_manifest_is_refused_naming_the_key(
-    backend: Backend, project: Path, output: dict[str, str], problem: str
+    backend: Backend, output: dict[str, str], problem: str
 ) -> None:
     empty = sha(b"")
     backend.write_raw(object_name(empty), b"")
@@ -262,7 +263,7 @@ def test_hostile_manifest_is_refused_naming_the_key(
         entry.update(digest=empty, executable=False)
     else:
         entry.update(files=[], links=[{"path": "evil", "target": output["link"]}])
-    doc = json.loads(_encoded_sample())
+    doc = json.loads(encode_manifest(make_manifest([])))
     doc["outputs"] = [entry]
     backend.write_raw(f"trusted/manifests/{KEY}.json", json.dumps(doc).encode())
 
@@ -270,7 +271,6 @@ def test_hostile_manifest_is_refused_naming_the_key(
         backend.open().get_manifest(KEY)
 
     assert KEY in str(caught.value)
-    assert list(project.iterdir()) == []
 
 
 def test_manifest_outside_the_stage_outs_is_not_restored(
@@ -328,9 +328,3 @@ def test_a_file_that_changed_since_snapshot_is_not_stored(backend: Backend, samp
     with pytest.raises(CacheError, match="changed while it was being cached"):
         store.put_objects(files)
     assert store.missing_objects(files) == set(files)
-
-
-def _encoded_sample() -> bytes:
-    from ci_ml.cache.manifest import encode_manifest
-
-    return encode_manifest(make_manifest([]))
