@@ -28,9 +28,10 @@ from ci_ml.cache.progress import Progress, progress_mode
 from ci_ml.errors import CacheError
 from ci_ml.gpu import detect_gpu
 from ci_ml.metrics_files import read_metrics_files
+from ci_ml.pending import save_pending
 from ci_ml.plan import Plan, StagePlan
 from ci_ml.proc import run_commands
-from ci_ml.state import read_last_run, save_pending
+from ci_ml.state import read_last_run
 
 log = logging.getLogger("ci_ml")
 PROGRESS_MIN_BYTES = 16 << 20

@@ -248,18 +248,27 @@ def parse_expr(expr: str) -> tuple[str, ...] | None:
     return parts if all(parts) else None
 
 
-@functools.lru_cache(maxsize=4096)
-def _split_template(text: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """`a ${x} b` -> (('a ', ' b'), ('x',)), unescaping `\\${` in the literal parts."""
+class _Template(NamedTuple):
+    """A string split at its `${...}`: `literals` around `exprs`, each with its parsed parts."""
+
+    literals: tuple[str, ...]
+    exprs: tuple[tuple[str, tuple[str, ...] | None], ...]
+    exact: bool  # exactly one `${...}` and nothing else: the value keeps its type
+
+
+@functools.lru_cache(maxsize=8192)
+def _template(text: str) -> _Template:
     literals: list[str] = []
-    exprs: list[str] = []
+    exprs: list[tuple[str, tuple[str, ...] | None]] = []
     pos = 0
     for match in _PATTERN.finditer(text):
+        # `\${` is not a match (the pattern looks behind for the backslash): unescape it.
         literals.append(text[pos : match.start()].replace("\\${", "${"))
-        exprs.append(match.group("inner"))
+        exprs.append((match.group("inner"), parse_expr(match.group("inner"))))
         pos = match.end()
     literals.append(text[pos:].replace("\\${", "${"))
-    return tuple(literals), tuple(exprs)
+    exact = len(exprs) == 1 and not literals[0] and not literals[1]
+    return _Template(tuple(literals), tuple(exprs), exact)
 
 
 def exact_expr(text: str) -> str | None:
@@ -308,7 +317,9 @@ class Resolver:
         return resolved
 
     def select(self, expr: str) -> Any:
-        parts = parse_expr(expr)
+        return self._value(expr, parse_expr(expr))
+
+    def _value(self, expr: str, parts: tuple[str, ...] | None) -> Any:
         if parts is None:
             raise PipelineError(
                 f"{self.where}: invalid interpolation ${{{expr}}} in {self.field_name!r}. Write "
@@ -318,7 +329,8 @@ class Resolver:
             value, pieces = self.context.select(parts)
         except _NotFound as exc:
             raise PipelineError(self._missing_message(expr, parts, exc)) from None
-        self.used.extend(pieces)
+        if pieces:
+            self.used.extend(pieces)
         return value
 
     def _missing_message(self, expr: str, parts: tuple[str, ...], exc: _NotFound) -> str:
@@ -334,16 +346,15 @@ class Resolver:
         return f"{self.where}: cannot resolve ${{{expr}}} in {self.field_name!r}: {what}. {fix}"
 
     def _resolve_str(self, text: str) -> Any:
-        literals, exprs = _split_template(text)
-        if not exprs:
-            return literals[0]
-        if len(exprs) == 1 and not literals[0] and not literals[1]:
-            return self.select(exprs[0])  # exactly `${x}`: keep the value's type
-        out = [literals[0]]
-        for expr, literal in zip(exprs, literals[1:], strict=True):
-            out.append(self._to_str(expr, self.select(expr)))
-            out.append(literal)
-        return "".join(out)
+        literals, exprs, exact = _template(text)
+        if exact:
+            return self._value(*exprs[0])
+        out = literals[0]
+        for index, (expr, parts) in enumerate(exprs):
+            value = self._value(expr, parts)
+            text = value if type(value) is str else self._to_str(expr, value)
+            out = f"{out}{text}{literals[index + 1]}"
+        return out
 
     def _to_str(self, inner: str, value: Any) -> str:
         if isinstance(value, str):
