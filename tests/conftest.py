@@ -30,3 +30,9 @@ def _isolate(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.Monke
 @pytest.fixture
 def git_repo(tmp_path: Path) -> GitRepo:
     return GitRepo.init(tmp_path / "repo")
+
+
+# The moto server (its own process on 127.0.0.1) and a fresh bucket, for every suite.
+from tests.helpers.moto_server import moto_server, s3_bucket  # noqa: E402
+
+__all__ = ["moto_server", "s3_bucket"]

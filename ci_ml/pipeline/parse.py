@@ -57,6 +57,8 @@ _STAGE_KEYS = (
 _OUT_OPTIONS = ("cache", "persist", "checkpoint", "remote", "push", "desc", "type", "labels")
 _PLOT_PROPS = ("template", "x", "y", "x_label", "y_label", "title", "header")
 _TOP_PLOT_PROPS = ("template", "x", "y", "x_label", "y_label", "title")
+_OUT_KINDS: tuple[OutKind, ...] = ("outs", "metrics", "plots")
+_RESOLVED_KEYS = ("cmd", *_OUT_KINDS, "deps", "params", "frozen", "always_changed", "desc")
 _NOT_LOCAL = re.compile(r"/|[A-Za-z][A-Za-z0-9+.-]*://|[A-Za-z]:[\\/]")
 
 
@@ -334,38 +336,31 @@ class _StageBuilder:
             stage_dir = self.files.path(self.pf.dir, wdir, site, "wdir")
         if raw.get("vars") is not None:
             resolver.context = _with_vars(self.files, ctx, raw["vars"], stage_dir, site)
-        cmd = resolver.resolve_field("cmd", raw["cmd"])
-        get = raw.get
-        outs: list[Out] = []
-        for kind in ("outs", "metrics", "plots"):
-            if get(kind) is not None:
-                entries = _entries(resolver.resolve_field(kind, raw[kind]), site, kind)
-                outs += _outs(self.files, kind, entries, stage_dir, site)
-        deps = _entries(resolver.resolve_field("deps", get("deps")), site, "deps")
-        params = _entries(resolver.resolve_field("params", get("params")), site, "params")
-        frozen = _flag(resolver.resolve_field("frozen", get("frozen")), site, "frozen")
-        always = resolver.resolve_field("always_changed", get("always_changed"))
-        desc = _text(resolver.resolve_field("desc", get("desc")) or "", site, "desc")
+        # Every field first: the params come last, from all that the stage interpolated.
+        values = {key: resolver.resolve_field(key, raw.get(key)) for key in _RESOLVED_KEYS}
+        deps = _entries(values["deps"], site, "deps")
         return Stage(
             name=f"{self.pf.prefix}{name}",
             group=self.group,
             source=self.pf.path,
             line=site.line,
-            cmd=_cmd(cmd, site),
+            cmd=_cmd(values["cmd"], site),
             cmd_template=_cmd(raw["cmd"], site),
             wdir=stage_dir,
             deps=tuple(dict.fromkeys(self.files.path(stage_dir, d, site, "deps") for d in deps)),
-            params=self._params(params, resolver.used, stage_dir, site),
-            outs=tuple(outs),
-            frozen=frozen,
-            always_changed=_flag(always, site, "always_changed"),
-            desc=desc,
+            params=self._params(values["params"], resolver.used, stage_dir, site),
+            outs=tuple(
+                out
+                for kind in _OUT_KINDS
+                for out in _outs(self.files, kind, values[kind], stage_dir, site)
+            ),
+            frozen=_flag(values["frozen"], site, "frozen"),
+            always_changed=_flag(values["always_changed"], site, "always_changed"),
+            desc=_text(values["desc"] or "", site, "desc"),
         )
 
-    def _params(
-        self, entries: list[Any], used: list[Var], base: str, site: _Site
-    ) -> tuple[Param, ...]:
-        wanted = _wanted_params(self.files, entries, base, site)
+    def _params(self, entries: Any, used: list[Var], base: str, site: _Site) -> tuple[Param, ...]:
+        wanted = _wanted_params(self.files, _entries(entries, site, "params"), base, site)
         found = {
             (path, key): self.files.param(path, key, site)
             for path, keys in wanted.items()
@@ -400,8 +395,7 @@ def _wanted_params(
             continue
         if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
             raise PipelineError(f"{site}: params of {path} must be a list of keys.")
-        wanted.setdefault(path, [])
-        wanted[path] = [*(wanted[path] or ()), *keys]
+        wanted[path] = [*(wanted.get(path) or ()), *keys]
     return wanted
 
 
@@ -418,9 +412,9 @@ def _param_value(data: dict[str, Any], path: str, key: str | None, site: _Site) 
         ) from None
 
 
-def _outs(files: _Files, kind: OutKind, entries: list[Any], base: str, site: _Site) -> list[Out]:
+def _outs(files: _Files, kind: OutKind, entries: Any, base: str, site: _Site) -> list[Out]:
     outs: list[Out] = []
-    for entry in entries:
+    for entry in _entries(entries, site, kind):
         if not isinstance(entry, dict):
             outs.append(Out(path=files.path(base, entry, site, kind), kind=kind))
             continue

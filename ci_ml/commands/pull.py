@@ -1,0 +1,68 @@
+"""`ci-ml pull`: restore stages' outputs from the cache into the workspace."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from ci_ml.cache.outputs import restore
+from ci_ml.cache_access import open_cache
+from ci_ml.errors import CacheError, UserError, did_you_mean
+from ci_ml.pipeline.graph import build_graph
+from ci_ml.plan import compute_keys
+from ci_ml.sides import load_settings, open_project, read_side
+from ci_ml.state import record_run
+
+
+def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
+    parser = sub.add_parser(
+        "pull",
+        parents=[common],
+        help="restore cached outputs of stages into the workspace",
+        description="Restore the outputs of the given stages (default: all) for their "
+        "current keys. Stages whose key is not cached are listed, not run.",
+    )
+    parser.add_argument(
+        "stages", nargs="*", metavar="STAGE", help="stages to restore (default: all)"
+    )
+    parser.add_argument("--json", action="store_true", help="print one JSON document")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    project = open_project(args.pipeline or env.get("CI_ML_PIPELINE"))
+    settings = load_settings(project, env, args)
+    side = read_side(project, None, settings=settings)
+    graph = build_graph(side.pipeline)
+    keys = compute_keys(side.pipeline, graph, side.dep_ids, side.sha or "worktree")
+    for name in args.stages:
+        if name not in keys:
+            raise UserError(f"no stage named {name!r}{did_you_mean(name, keys)}. See `ci-ml dag`.")
+    store = open_cache(project, settings, env, reading_only=True)
+    restored, missing, corrupt = [], [], []
+    for name in [n for n in graph.order if not args.stages or n in args.stages]:
+        hit = store.get_manifest(keys[name])
+        if hit is None:
+            missing.append(name)
+            continue
+        try:
+            restore(hit, store, project.root, side.pipeline.stage(name).out_paths)
+        except CacheError as e:
+            corrupt.append(f"{name}: {e}")
+            continue
+        restored.append(name)
+    record_run(project.root, {name: keys[name] for name in restored})
+    document = {"restored": restored, "not_cached": missing, "failed": corrupt}
+    if args.json:
+        print(json.dumps(document, indent=2))
+    else:
+        print(
+            f"restored {len(restored)} stage(s)" + (f": {', '.join(restored)}" if restored else "")
+        )
+        if missing:
+            print(f"not in the cache (run them): {', '.join(missing)}")
+        for line in corrupt:
+            print(f"failed: {line}")
+    return 1 if corrupt else 0

@@ -1,0 +1,61 @@
+"""`ci-ml push`: upload results that a run kept back (`--no-push`, or a read-only cache)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from ci_ml.cache.outputs import snapshot
+from ci_ml.cache_access import open_cache
+from ci_ml.executor import push_manifest
+from ci_ml.pending import drop_pending, pending_manifests
+from ci_ml.sides import load_settings, open_project
+
+
+def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
+    parser = sub.add_parser(
+        "push",
+        parents=[common],
+        help="upload results of runs that did not push",
+        description="Upload the outputs and manifests that `ci-ml run --no-push` kept in "
+        ".ci-ml/pending, after checking the outputs in the workspace are still the ones it "
+        "recorded. A pushed manifest answers every later push of the same key at once.",
+    )
+    parser.add_argument("--json", action="store_true", help="print one JSON document")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    project = open_project(args.pipeline or env.get("CI_ML_PIPELINE"))
+    settings = load_settings(project, env, args)
+    store = open_cache(project, settings, env)
+    pushed, stale, present = [], [], []
+    for manifest in pending_manifests(project.root):
+        if store.get_manifest(manifest.key) is not None:
+            present.append(manifest.stage)
+            drop_pending(project.root, manifest.key)
+            continue
+        entries, files = snapshot(project.root, [out.path for out in manifest.outputs])
+        if tuple(entries) != manifest.outputs:
+            # The workspace changed since the run: these files are not what the key computed.
+            stale.append(manifest.stage)
+            continue
+        push_manifest(store, manifest, files, env)
+        drop_pending(project.root, manifest.key)
+        pushed.append(manifest.stage)
+    document = {"cache": store.url, "pushed": pushed, "already_cached": present, "stale": stale}
+    if args.json:
+        print(json.dumps(document, indent=2))
+    else:
+        print(f"pushed {len(pushed)} stage(s) to {store.url}" + _list(pushed))
+        if present:
+            print(f"already cached: {', '.join(present)}")
+        if stale:
+            print(f"skipped (outputs changed since the run; run again): {', '.join(stale)}")
+    return 0
+
+
+def _list(names: list[str]) -> str:
+    return f": {', '.join(names)}" if names else ""
