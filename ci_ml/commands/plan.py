@@ -93,7 +93,7 @@ def availability(
                 found[s.key] = Available("workspace")
     if store is None:
         return found
-    wanted = {s.name for s in result.stages if s.affected}
+    wanted = {s.name for s in result.stages if s.affected or s.will_run}
     wanted |= {up for name in wanted for up in result.graph.upstream[name]}
     keys = sorted({result.stage(name).key for name in wanted} - set(found))
     with ThreadPoolExecutor(8) as pool:
