@@ -176,25 +176,33 @@ def _run_stages(run: _Run, stages: Mapping[str, StagePlan], to_run: set[str]) ->
             for name in list(order):
                 if len(running) >= run.options.jobs:
                     break
-                blockers = [u for u in run.plan.graph.upstream[name] if u in to_run]
-                if any(
-                    run.outcomes.get(u, Outcome(u, "")).status in ("failed", "skipped")
-                    for u in blockers
-                ):
-                    failed = [
-                        u for u in blockers if run.outcomes[u].status in ("failed", "skipped")
-                    ]
-                    run.outcomes[name] = Outcome(name, "skipped", f"upstream {failed[0]!r} failed")
-                    order.remove(name)
-                elif all(u in run.outcomes for u in blockers):
-                    order.remove(name)
+                state, failed_upstream = _readiness(run, name, to_run)
+                if state == "wait":
+                    continue
+                order.remove(name)
+                if state == "ready":
                     running[pool.submit(_run_one, run, stages[name], parallel)] = name
+                else:
+                    detail = f"upstream {failed_upstream!r} failed"
+                    run.outcomes[name] = Outcome(name, "skipped", detail)
             if not running:
-                continue
+                if order:  # cannot happen in topological order; never spin
+                    raise RuntimeError(f"stages stuck waiting: {order}")
+                break
             finished, _ = wait(running, return_when=FIRST_COMPLETED)
             for future in finished:
-                name = running.pop(future)
-                run.outcomes[name] = future.result()
+                run.outcomes[running.pop(future)] = future.result()
+
+
+def _readiness(run: _Run, name: str, to_run: set[str]) -> tuple[str, str | None]:
+    """('ready', None), ('wait', None) while an upstream stage runs, or ('blocked', name of
+    the upstream stage that failed or was skipped)."""
+    blockers = [up for up in run.plan.graph.upstream[name] if up in to_run]
+    for up in blockers:
+        outcome = run.outcomes.get(up)
+        if outcome is not None and outcome.status in ("failed", "skipped"):
+            return "blocked", up
+    return ("ready" if all(up in run.outcomes for up in blockers) else "wait"), None
 
 
 def _run_one(run: _Run, stage_plan: StagePlan, parallel: bool) -> Outcome:
