@@ -193,3 +193,44 @@ def test_unknown_stage_name(repo: GitRepo) -> None:
     code, _doc, err = run_json(repo, "--base", "HEAD", "trian")
     assert code == 2
     assert "no stage named 'trian' (did you mean 'train'?)" in err
+
+
+def test_independent_stages_run_in_parallel(git_repo: GitRepo) -> None:
+    # Each stage waits for the other's marker: they finish only if both run at once.
+    stages = (
+        "stages:\n"
+        "  a:\n    cmd: touch a.go && for i in $(seq 50); do [ -e b.go ] && break; sleep 0.1; done"
+        " && [ -e b.go ] && echo a > a.txt\n    outs: [a.txt]\n"
+        "  b:\n    cmd: touch b.go && for i in $(seq 50); do [ -e a.go ] && break; sleep 0.1; done"
+        " && [ -e a.go ] && echo b > b.txt\n    outs: [b.txt]\n"
+    )
+    git_repo.write({"dvc.yaml": stages, ".gitignore": "*.go\n*.txt\n"}, commit="base")
+    code, doc, err = run_json(git_repo, "--all", "--jobs", "2")
+    assert code == 0, err
+    assert statuses(doc) == {"a": "ran", "b": "ran"}
+    assert "[a] + touch a.go" in err
+
+
+def test_stage_timeout_stops_the_command(git_repo: GitRepo) -> None:
+    git_repo.write(
+        {
+            "dvc.yaml": "stages:\n  slow:\n    cmd: sleep 30\n",
+            "ci-ml.yaml": "stages:\n  slow:\n    timeout: 1\n",
+        },
+        commit="base",
+    )
+    code, doc, _err = run_json(git_repo, "--all")
+    assert code == 1
+    slow = doc["stages"][0]
+    assert (slow["status"], slow["detail"]) == ("failed", "timed out after 1 s")
+    assert slow["duration_s"] < 10
+
+
+def test_missing_declared_output_fails_the_stage(git_repo: GitRepo) -> None:
+    git_repo.write(
+        {"dvc.yaml": "stages:\n  a:\n    cmd: 'true'\n    outs: [never.txt]\n"}, commit="b"
+    )
+    code, doc, _err = run_json(git_repo, "--all")
+    assert code == 1
+    assert doc["stages"][0]["status"] == "failed"
+    assert "never.txt" in doc["stages"][0]["detail"]
