@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ci_ml.errors import ConfigError, did_you_mean
+from ci_ml.metrics import MetricRule
 from ci_ml.pipeline.model import Pipeline, Stage, StageSettings
 
 CONFIG_FILE = "ci-ml.yaml"
@@ -92,7 +93,8 @@ OPTIONS: tuple[Option, ...] = (
     ),
 )
 OPTION_BY_NAME = {option.name: option for option in OPTIONS}
-FILE_KEYS = (*OPTION_BY_NAME, "defaults", "stages", *PIPELINE_KEYS)
+FILE_KEYS = (*OPTION_BY_NAME, "defaults", "stages", "metrics-config", *PIPELINE_KEYS)
+METRIC_RULE_KEYS = ("better", "precision", "max-regression")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -109,6 +111,7 @@ class Settings:
     # Only the keys a file sets, so `gpu: false` on a stage can override `defaults: {gpu: true}`.
     stage_defaults: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     stage_settings: Mapping[str, Mapping[str, Any]] = dataclasses.field(default_factory=dict)
+    metric_rules: Mapping[str, MetricRule] = dataclasses.field(default_factory=dict)
 
 
 def resolve(
@@ -146,7 +149,53 @@ def resolve(
             str(name): _stage_settings(entry or {}, f"{source}: stage {name!r}", strict=False)
             for name, entry in stages_doc.items()
         },
+        metric_rules=_metric_rules(doc.get("metrics-config") or {}, source),
     )
+
+
+def _metric_rules(doc: Any, source: str) -> dict[str, MetricRule]:
+    """`metrics-config: {accuracy: {better: higher, precision: 4, max-regression: 0.01}}`;
+    `max-regression: 5%` is relative to the base value."""
+    if not isinstance(doc, Mapping):
+        raise ConfigError(f"{source}: metrics-config must map metric names to settings.")
+    rules = {}
+    for name, entry in doc.items():
+        where = f"{source}: metrics-config {name!r}"
+        if not isinstance(entry, Mapping):
+            raise ConfigError(f"{where}: expected a mapping of {', '.join(METRIC_RULE_KEYS)}.")
+        for key in entry:
+            if key not in METRIC_RULE_KEYS:
+                raise ConfigError(
+                    f"{where}: unknown key {key!r}{did_you_mean(key, METRIC_RULE_KEYS)}."
+                )
+        better = entry.get("better")
+        if better not in (None, "higher", "lower"):
+            raise ConfigError(f"{where}: better must be `higher` or `lower`, not {better!r}.")
+        precision = entry.get("precision")
+        if precision is not None and (not isinstance(precision, int) or not 0 <= precision <= 12):
+            raise ConfigError(f"{where}: precision must be a number of digits from 0 to 12.")
+        limit, relative = _threshold(entry.get("max-regression"), where)
+        rules[str(name)] = MetricRule(
+            better=better, precision=precision, max_regression=limit, relative=relative
+        )
+    return rules
+
+
+def _threshold(value: Any, where: str) -> tuple[float | None, bool]:
+    if value is None:
+        return None, False
+    relative = isinstance(value, str) and value.strip().endswith("%")
+    text = value.strip().rstrip("%") if isinstance(value, str) else value
+    try:
+        number = float(text)
+    except (TypeError, ValueError):
+        number = -1.0
+    if isinstance(value, bool) or number < 0:
+        raise ConfigError(
+            f"{where}: max-regression must be a non-negative number (absolute, e.g. 0.01) or "
+            f"a percentage (relative to base, e.g. '5%'), not {value!r}."
+        )
+    return (number / 100 if relative else number), relative
 
 
 def _from_file(option: Option, value: Any, source: str) -> Any:

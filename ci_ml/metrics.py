@@ -9,8 +9,11 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import posixpath
+import re
 from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from typing import Any
 
 import yaml
@@ -81,3 +84,121 @@ def flatten(document: Any, prefix: str = "") -> dict[str, Scalar]:
     if isinstance(document, str | int | float | bool) or document is None:
         return {prefix or "value": document}
     return {prefix or "value": str(document)}
+
+
+# Without a `better:` setting, a metric whose name says it measures a cost is better lower;
+# every other metric is better higher. `metrics-config` in ci-ml.yaml overrides the guess.
+_LOWER_IS_BETTER = re.compile(
+    r"(^|[._\-/])(loss|error|err|mae|mse|rmse|mape|wer|cer|perplexity|ppl|latency|duration|time)"
+    r"($|[._\-/])",
+    re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MetricRule:
+    """Per-metric settings from ci-ml.yaml's `metrics-config`."""
+
+    better: str | None = None  # "higher" or "lower"; None: guessed from the name
+    precision: int | None = None  # digits after the point when shown
+    max_regression: float | None = None  # a regression past this fails the gate
+    relative: bool = False  # max_regression is a fraction of the base value (`5%`)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MetricDelta:
+    name: str  # the metric's dotted key, prefixed with its file when there are several
+    base: Scalar
+    head: Scalar
+    has_base: bool
+    has_head: bool
+    change: float | None
+    relative: float | None
+    verdict: str  # improved, regressed, unchanged, gate failed, new, removed, changed, -
+    gate: str = ""  # the failed gate, said plainly
+
+
+def better_direction(name: str, rule: MetricRule | None) -> str:
+    if rule is not None and rule.better:
+        return rule.better
+    return "lower" if _LOWER_IS_BETTER.search(name) else "higher"
+
+
+def diff_metrics(
+    base: Mapping[str, Mapping[str, Scalar]],
+    head: Mapping[str, Mapping[str, Scalar]],
+    rules: Mapping[str, MetricRule],
+) -> list[MetricDelta]:
+    """Compare flattened metrics per file. `base`/`head` map a metrics file to its values."""
+    files = sorted(set(base) | set(head))
+    deltas = []
+    for file in files:
+        before, after = base.get(file, {}), head.get(file, {})
+        for key in sorted(set(before) | set(after)):
+            name = key if len(files) == 1 else f"{file}:{key}"
+            rule = rules.get(name) or rules.get(key) or rules.get(f"{file}:{key}")
+            deltas.append(_delta(name, before, after, key, rule))
+    return deltas
+
+
+def _delta(
+    name: str,
+    before: Mapping[str, Scalar],
+    after: Mapping[str, Scalar],
+    key: str,
+    rule: MetricRule | None,
+) -> MetricDelta:
+    old, new = before.get(key), after.get(key)
+    delta = MetricDelta(
+        name=name,
+        base=old,
+        head=new,
+        has_base=key in before,
+        has_head=key in after,
+        change=None,
+        relative=None,
+        verdict="-",
+    )
+    if not delta.has_base:
+        return replace(delta, verdict="new")
+    if not delta.has_head:
+        return replace(delta, verdict="removed")
+    if not (isinstance(old, int | float) and isinstance(new, int | float)):
+        return replace(delta, verdict="unchanged" if old == new else "changed")
+    if not (_is_numeric(old) and _is_numeric(new)):
+        return replace(delta, verdict="unchanged" if old == new else "changed")
+    change = float(new) - float(old)
+    relative = change / abs(float(old)) if old else None
+    verdict, gate = _judge(name, change, relative, rule)
+    return replace(delta, change=change, relative=relative, verdict=verdict, gate=gate)
+
+
+def _judge(
+    name: str, change: float, relative: float | None, rule: MetricRule | None
+) -> tuple[str, str]:
+    if change == 0:
+        return "unchanged", ""
+    direction = better_direction(name, rule)
+    worse = change < 0 if direction == "higher" else change > 0
+    if not worse:
+        return "improved", ""
+    if rule is None or rule.max_regression is None:
+        return "regressed", ""
+    if rule.relative:
+        amount = abs(relative) if relative is not None else float("inf")
+        limit_text = f"{rule.max_regression * 100:g} %"
+        amount_text = f"{amount * 100:.2f} %"
+    else:
+        amount, limit_text, amount_text = (
+            abs(change),
+            f"{rule.max_regression:g}",
+            f"{abs(change):g}",
+        )
+    if amount > rule.max_regression:
+        verb = "dropped" if direction == "higher" else "rose"
+        return "gate failed", f"{name} {verb} by {amount_text} (allowed: {limit_text})"
+    return "regressed", ""
+
+
+def _is_numeric(value: Scalar) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
