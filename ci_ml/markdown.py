@@ -10,7 +10,9 @@ from __future__ import annotations
 import re
 
 ZWSP = "\u200b"  # breaks @mentions, #references and autolinks without changing what people see
-_PUNCTUATION = re.compile(r"([\\`*_{}\[\]()#+\-.!|~])")
+# Characters that can start emphasis, code, links, strikethrough or break a table cell.
+# (`.`, `-`, `+` and `#` only matter at the start of a line, which a cell never is.)
+_PUNCTUATION = re.compile(r"([\\`*_\[\]|~])")
 _MENTION = re.compile(r"([@#])(?=\w)")
 _GH_REF = re.compile(r"\b(GH)-(?=\d)", re.IGNORECASE)
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u202a-\u202e\u2066-\u2069]")

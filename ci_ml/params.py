@@ -207,7 +207,10 @@ class _BlockReader:
                 raise _Unsupported
             self.pos += 1
             lines[key] = number
-            data[key] = self._value(rest, indent, nested_seq=True)
+            if rest and _SIMPLE.match(rest) and not self._continues(indent):
+                data[key] = self._plain(rest)  # the usual `key: value`, quickly
+            else:
+                data[key] = self._value(rest, indent, nested_seq=True)
         return data
 
     def _seq(self, indent: int) -> list[Any]:
@@ -217,7 +220,12 @@ class _BlockReader:
             if at != indent or not item:
                 break
             rest = content[1:].lstrip(" ")
-            if rest and _KEY.match(rest):  # `- key: value` starts a mapping in the item
+            if rest and _SIMPLE.match(rest):  # the usual `- value`, quickly
+                self.pos += 1
+                if self._continues(indent):
+                    raise _Unsupported  # a multi-line scalar
+                items.append(self._plain(rest))
+            elif rest and _KEY.match(rest):  # `- key: value` starts a mapping in the item
                 column = indent + len(content) - len(rest)
                 self.lines[self.pos] = (number, column, rest, False)
                 items.append(self._map(column))
@@ -225,6 +233,10 @@ class _BlockReader:
                 self.pos += 1
                 items.append(self._value(rest, indent, nested_seq=False))
         return items
+
+    def _continues(self, indent: int) -> bool:
+        """Whether the next line is indented deeper than `indent`."""
+        return self.pos < self.count and self.lines[self.pos][1] > indent
 
     def _value(self, rest: str | None, indent: int, *, nested_seq: bool) -> Any:
         following = self.lines[self.pos] if self.pos < self.count else None

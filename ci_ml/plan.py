@@ -181,11 +181,15 @@ def _param_reasons(old: tuple[Param, ...], new: tuple[Param, ...]) -> list[Reaso
 
 def _param_label(param: Param | None) -> str:
     assert param is not None
-    if param.key is None:
-        return param.file
-    if param.file.rsplit("/", 1)[-1] == "params.yaml":
-        return param.key
-    return f"{param.file}:{param.key}"
+    return param_label(param.file, param.key)
+
+
+def param_label(file: str, key: str | None) -> str:
+    """`train.lr` for the default params.yaml, `conf/x.yaml:lr` otherwise, the file alone
+    for a whole-file reference."""
+    if key is None:
+        return file
+    return key if file.rsplit("/", 1)[-1] == "params.yaml" else f"{file}:{key}"
 
 
 def _show(value_json: str, limit: int = 60) -> str:

@@ -12,6 +12,7 @@ import sqlite3
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 STATE_DIR = ".ci-ml"
 
@@ -96,7 +97,7 @@ def write_run_summary(root: Path, document: dict[str, object]) -> None:
     tmp.replace(path)
 
 
-def read_run_summary(root: Path) -> dict[str, object] | None:
+def read_run_summary(root: Path) -> dict[str, Any] | None:
     path = root / STATE_DIR / "run.json"
     if not path.is_file():
         return None

@@ -6,6 +6,7 @@ import argparse
 import json
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,7 @@ from ci_ml import gha
 from ci_ml.cache import CacheStore
 from ci_ml.cache_access import open_cache
 from ci_ml.config import Settings
-from ci_ml.plan import Available, Plan, apply_availability, plan
+from ci_ml.plan import Available, Plan, Side, apply_availability, plan
 from ci_ml.plan_output import plan_document, render_plan
 from ci_ml.refs import resolve_base
 from ci_ml.sides import Project, load_settings, open_project, read_side
@@ -58,13 +59,19 @@ def add_side_flags(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def make_plan(
-    args: argparse.Namespace, env: Mapping[str, str], *, head_ref: str | None = None
-) -> tuple[Project, Settings, Plan]:
-    """The static plan: base side vs head side, no cache consulted."""
+@dataclass(frozen=True, slots=True)
+class Sides:
+    project: Project
+    settings: Settings
+    base: Side
+    head: Side
+
+
+def read_sides(args: argparse.Namespace, env: Mapping[str, str]) -> Sides:
+    """Both sides of the comparison: the base commit (from git objects) and head."""
     project = open_project(args.pipeline or env.get("CI_ML_PIPELINE"))
     settings = load_settings(project, env, args)
-    head_ref = head_ref or getattr(args, "head", None)
+    head_ref = getattr(args, "head", None)
     base = resolve_base(
         project.git,
         explicit=args.base or env.get("CI_ML_BASE"),
@@ -75,7 +82,13 @@ def make_plan(
     )
     head_side = read_side(project, head_ref, settings=settings)
     base_side = read_side(project, base.sha, label=base.label)
-    return project, settings, plan(base_side, head_side)
+    return Sides(project, settings, base_side, head_side)
+
+
+def make_plan(args: argparse.Namespace, env: Mapping[str, str]) -> tuple[Project, Settings, Plan]:
+    """The static plan: base side vs head side, no cache consulted."""
+    sides = read_sides(args, env)
+    return sides.project, sides.settings, plan(sides.base, sides.head)
 
 
 def availability(

@@ -127,8 +127,10 @@ def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
             if o.status in ("ran", "restored", "current")
         }
         record_run(project.root, done)
-        write_run_summary(project.root, run_document(result, outcomes, store.url))
-    document = run_document(result, outcomes, store.url)
+        write_run_summary(
+            project.root, run_document(result, outcomes, store.url, options.overrides)
+        )
+    document = run_document(result, outcomes, store.url, options.overrides)
     print(json.dumps(document, indent=2) if args.json else render_outcomes(outcomes))
     gha.append_summary(render_outcomes_markdown(outcomes), env) if not args.json else None
     failed = [n for n, o in outcomes.items() if o.status == "failed"]
@@ -165,8 +167,11 @@ def _select(result: Plan, names: Sequence[str], *, force: bool, everything: bool
     return dataclasses.replace(result, stages=tuple(stages))
 
 
-def run_document(result: Plan, outcomes: Mapping[str, Outcome], cache_url: str) -> dict[str, Any]:
+def run_document(
+    result: Plan, outcomes: Mapping[str, Outcome], cache_url: str, overrides: Sequence[str] = ()
+) -> dict[str, Any]:
     return {
+        "overrides": list(overrides),
         "base": {"ref": result.base_ref, "sha": result.base_sha},
         "head": {"ref": result.head_ref, "sha": result.head_sha},
         "cache": cache_url,

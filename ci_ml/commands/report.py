@@ -1,0 +1,145 @@
+"""`ci-ml report`: the markdown reviewers read, with plots, and the metric gates' exit code."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from ci_ml import gha
+from ci_ml.cache_access import open_cache
+from ci_ml.commands.plan import add_side_flags, read_sides
+from ci_ml.errors import CiMlError
+from ci_ml.metrics import diff_metrics
+from ci_ml.pipeline.graph import build_graph
+from ci_ml.plan import compute_keys, plan
+from ci_ml.report import PlotRef, Report, render_report, verdict
+from ci_ml.report_data import (
+    BaseFiles,
+    base_metrics,
+    head_metrics,
+    metrics_files,
+    param_changes,
+    stage_rows,
+)
+from ci_ml.report_plots import draw_plots
+from ci_ml.state import STATE_DIR, read_run_summary
+
+log = logging.getLogger("ci_ml")
+
+
+def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
+    parser = sub.add_parser(
+        "report",
+        parents=[common],
+        help="write the PR report (markdown and plots); fail when a metric gate fails",
+        description="Compare metrics, params and plots of head with base and write "
+        "DIR/report.md and DIR/plots/*.png. Exit 1 when a metric gate fails.",
+    )
+    add_side_flags(parser)
+    parser.add_argument(
+        "--out",
+        metavar="DIR",
+        default=None,
+        help=f"output directory (default: {STATE_DIR}/report in the pipeline's root)",
+    )
+    parser.add_argument("--no-fail", action="store_true", help="exit 0 even when a gate fails")
+    parser.add_argument("--no-plots", action="store_true", help="skip drawing plots")
+    parser.add_argument("--json", action="store_true", help="print the verdict and paths as JSON")
+    parser.set_defaults(run=run)
+
+
+def build_report(
+    args: argparse.Namespace, env: Mapping[str, str], out_dir: Path | None
+) -> tuple[Report, Path]:
+    sides = read_sides(args, env)
+    project, settings = sides.project, sides.settings
+    result = plan(sides.base, sides.head)
+    base_graph = build_graph(sides.base.pipeline)
+    base_keys = compute_keys(
+        sides.base.pipeline, base_graph, sides.base.dep_ids, sides.base.sha or ""
+    )
+    try:
+        store = open_cache(project, settings, env, reading_only=True)
+    except CiMlError as e:
+        log.warning("cache unavailable, base values come from git only: %s", e)
+        store = None
+    files = BaseFiles(project, sides.base, base_keys, store)
+    paths = metrics_files(sides.head.pipeline)
+    base_values, notes = base_metrics(files, paths)
+    deltas = diff_metrics(
+        base_values, head_metrics(project.root, sides.head.pipeline), settings.metric_rules
+    )
+    out = out_dir or project.root / STATE_DIR / "report"
+    summary = read_run_summary(project.root)
+    plots: list[PlotRef] = []
+    if not getattr(args, "no_plots", False):
+        plots, plot_notes = draw_plots(
+            project.root,
+            sides.head.pipeline,
+            files,
+            deltas,
+            out,
+            base_label=_label(result.base_ref, result.base_sha),
+            head_label=_label(result.head_ref, result.head_sha),
+        )
+        notes += plot_notes
+    summary = summary if summary and summary.get("head", {}).get("sha") == result.head_sha else None
+    overrides = [str(o) for o in summary.get("overrides", [])] if summary else []
+    report = Report(
+        pipeline=project.root.name,
+        base_label=result.base_ref,
+        base_sha=result.base_sha,
+        head_label=result.head_ref,
+        head_sha=result.head_sha,
+        stages=tuple(stage_rows(result, summary)),
+        metrics=tuple(deltas),
+        rules=settings.metric_rules,
+        params=tuple(param_changes(sides.base.pipeline, sides.head.pipeline)),
+        overrides=tuple(dict.fromkeys(overrides)),
+        plots=tuple(plots),
+        notes=tuple(notes),
+        run_url=_run_url(env),
+    )
+    return report, out
+
+
+def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    out_dir = Path(args.out) if args.out else None
+    report, out = build_report(args, env, out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    body = render_report(report)
+    path = out / "report.md"
+    path.write_text(body, encoding="utf-8")
+    gha.append_summary(body, env)
+    result = verdict(report)
+    gha.set_outputs({"report-dir": str(out), "verdict": result.state}, env) if env.get(
+        "GITHUB_OUTPUT"
+    ) else None
+    if args.json:
+        print(json.dumps({"report": str(path), "verdict": result.state, "text": result.text}))
+    else:
+        print(path)
+    if result.state == "failed":
+        gha.annotate("error", f"metric gate failed: {result.text}", env)
+        log.error("metric gate failed: %s", result.text)
+        return 0 if args.no_fail else 1
+    return 0
+
+
+def _label(ref: str, sha: str | None) -> str:
+    return f"{ref} ({sha[:7]})" if sha else ref
+
+
+def _run_url(env: Mapping[str, str]) -> str | None:
+    server, repo, run_id = (
+        env.get("GITHUB_SERVER_URL"),
+        env.get("GITHUB_REPOSITORY"),
+        env.get("GITHUB_RUN_ID"),
+    )
+    if not (server and repo and run_id):
+        return None
+    return f"{server}/{repo}/actions/runs/{run_id}"
