@@ -163,6 +163,9 @@ _SIMPLE = re.compile(r"[^\s\-?:,\[\]{}#&*!|>'\"%@`](?:[^#:]|:(?! |$))*$")
 _PLAIN_START = re.compile(r"[^\s\-?:,\[\]{}#&*!|>'\"%@`]|[-?:][^\s]")
 
 
+_NO_KEY = object()
+
+
 class _BlockReader:
     def __init__(self, text: str) -> None:
         text = text.replace("\r\n", "\n")
@@ -178,7 +181,9 @@ class _BlockReader:
                 add((number, len(line) - len(content), content.rstrip(" "), item))
         self.count = len(self.lines)
         self.pos = 0
-        self.scalars: dict[str, Any] = {}  # most scalars repeat: `cmd`, `deps`, file names
+        # Most keys and scalars repeat: `cmd`, `deps`, file names.
+        self.keys: dict[str, Any] = {}
+        self.scalars: dict[str, Any] = {}
 
     def document(self) -> Any:
         if not self.lines:
@@ -198,12 +203,10 @@ class _BlockReader:
             number, at, content, item = self.lines[self.pos]
             if at < indent or (at == indent and item):
                 break
-            match = _KEY.match(content)
-            if at > indent or match is None:
+            if at > indent:
                 raise _Unsupported
-            plain, single, double, rest = match.groups()
-            key = self._plain(plain) if plain is not None else _unquote(single, double)
-            if not isinstance(key, Hashable) or key in data:
+            key, rest = self._key(content)
+            if key in data:
                 raise _Unsupported
             self.pos += 1
             lines[key] = number
@@ -251,6 +254,21 @@ class _BlockReader:
         if following[1] > indent:
             return self._block(following[1])
         return self._seq(indent) if nested_seq and following[3] else None
+
+    def _key(self, content: str) -> tuple[Any, str | None]:
+        """The key of a `key: value` line (a scalar, so hashable) and the rest of the line."""
+        name, sep, rest = content.partition(": ")
+        key = self.keys.get(name, _NO_KEY) if sep or not name.endswith(":") else _NO_KEY
+        if key is not _NO_KEY:  # a plain key seen before: no need to match it again
+            return key, rest.lstrip(" ")
+        match = _KEY.match(content)
+        if match is None:
+            raise _Unsupported
+        plain, single, double, rest = match.groups()
+        if plain is None:
+            return _unquote(single, double), rest
+        key = self.keys[plain] = self._plain(plain)
+        return key, rest
 
     def _plain(self, text: str) -> Any:
         try:

@@ -78,12 +78,14 @@ def render_text(report: Report) -> str:
         for d in report.metrics
     ]
     parts = [
-        tabulate(rows, headers=["metric", "base", "head", "change", "verdict"])
+        tabulate(
+            rows, headers=["metric", "base", "head", "change", "verdict"], disable_numparse=True
+        )
         if rows
         else "no metrics"
     ]
     if report.params:
         prows = [[p.name, p.base or "-", p.head or "-"] for p in report.params]
-        parts.append(tabulate(prows, headers=["param", "base", "head"]))
+        parts.append(tabulate(prows, headers=["param", "base", "head"], disable_numparse=True))
     parts += list(report.notes)
     return "\n\n".join(parts)
