@@ -133,11 +133,14 @@ class Tool(Protocol):
 # -- the clients -------------------------------------------------------------------------------
 
 
-def client_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+def client_env(settings: Settings, extra: Mapping[str, str] | None = None) -> dict[str, str]:
     """The caller's environment without its AWS settings, pointed at fake credentials."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "CI_ML_", "DVC_"))}
-    # A developer's ~/.aws/config must not change endpoints, checksums or concurrency.
-    env["AWS_CONFIG_FILE"] = env["AWS_SHARED_CREDENTIALS_FILE"] = os.devnull
+    # A developer's ~/.aws/config must not change endpoints, checksums or concurrency. An empty
+    # file, not /dev/null: aiobotocore (DVC) refuses a config path that is not a regular file.
+    empty = settings.work / "aws-config-empty"
+    empty.touch()
+    env["AWS_CONFIG_FILE"] = env["AWS_SHARED_CREDENTIALS_FILE"] = str(empty)
     return {**env, **CREDENTIALS, **(extra or {})}
 
 
@@ -151,7 +154,7 @@ class CiMl:
     name = "ci-ml"
 
     def __init__(self, settings: Settings) -> None:
-        self._env = client_env({"AWS_ENDPOINT_URL_S3": settings.endpoint})
+        self._env = client_env(settings, {"AWS_ENDPOINT_URL_S3": settings.endpoint})
 
     def prepare_push(self, case: Case, bucket: str) -> None:
         return None
@@ -184,7 +187,7 @@ class AwsCli:
     def __init__(self, settings: Settings) -> None:
         self._aws = str(settings.peers / "bin" / "aws")
         self._endpoint = settings.endpoint
-        self._env = client_env()
+        self._env = client_env(settings)
 
     def prepare_push(self, case: Case, bucket: str) -> None:
         return None
@@ -220,7 +223,7 @@ class S5cmd:
         found = sorted(settings.peers.glob("lib/python*/site-packages/s5cmd/bin/s5cmd"))
         self._s5cmd = str(found[0]) if found else str(settings.peers / "bin" / "s5cmd")
         self._base = [self._s5cmd, "--endpoint-url", settings.endpoint, "--log", "error"]
-        self._env = client_env()
+        self._env = client_env(settings)
 
     def prepare_push(self, case: Case, bucket: str) -> None:
         return None
@@ -257,6 +260,7 @@ class Dvc:
         self._dvc = str(settings.peers / "bin" / "dvc")
         self._endpoint = settings.endpoint
         self._work = settings.work
+        self._settings = settings
 
     def repo(self, case: Case) -> Path:
         return self._work / f"dvc-{case.name}"
@@ -264,7 +268,9 @@ class Dvc:
     def env(self, case: Case) -> dict[str, str]:
         # DVC's state and index go to a directory we own (and empty for a cold pull).
         site = self._work / f"dvc-{case.name}.site"
-        return client_env({"DVC_NO_ANALYTICS": "1", "DVC_SITE_CACHE_DIR": str(site)})
+        return client_env(
+            self._settings, {"DVC_NO_ANALYTICS": "1", "DVC_SITE_CACHE_DIR": str(site)}
+        )
 
     def build(self, case: Case) -> None:
         """The repo with the case's data `dvc add`ed, unless the one on disk has it already."""
@@ -505,8 +511,14 @@ def run_once(step: Step, *, timeout_s: float, server: Moto) -> Run:
         server_cpu_s=round(server.cpu_s() - cpu_before, 2),
         returncode=code,
         stdout=out.decode(errors="replace")[-4000:],
-        stderr=err.decode(errors="replace").strip()[-1500:],
+        stderr=_error_text(err.decode(errors="replace")),
     )
+
+
+def _error_text(stderr: str) -> str:
+    """The lines that say what went wrong (DVC ends with a support link), else the tail."""
+    named = [line for line in stderr.splitlines() if re.search(r"error|fatal|failed", line, re.I)]
+    return ("\n".join(named) or stderr.strip())[-1500:]
 
 
 def _parse_time(report: Path) -> tuple[float | None, float | None, float | None]:
@@ -532,7 +544,7 @@ def measure(
     last = runs[-1]
     status = "ok" if last.returncode == 0 else "timeout" if last.returncode is None else "failed"
     ok = runs if status == "ok" else []
-    cpus = tuple(round(r.user_s + r.sys_s, 2) for r in ok if r.user_s is not None and r.sys_s)
+    cpus = tuple(round(r.user_s + r.sys_s, 2) for r in ok if r.user_s is not None and r.sys_s is not None)
     rss = [r.rss_mb for r in runs if r.rss_mb is not None]
     result = Measurement(
         tool=tool,

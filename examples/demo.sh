@@ -42,3 +42,8 @@ ci-ml plan --base origin/main
 
 step "ci-ml run: restore what train needs, run only the affected stages"
 ci-ml run --base origin/main
+
+step "ci-ml report: metric and param diff against main, with plots"
+REPORT_DIR="$(ci-ml report --base origin/main --no-fail --out "$WORK/report")"
+cat "$REPORT_DIR"
+printf '\nplots: %s\n' "$WORK/report/plots"
