@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import hashlib
 import json
 import os
@@ -31,7 +32,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -360,6 +361,10 @@ def child_main(argv: Sequence[str]) -> int:
     root = Path(args.root)
     store = open_store(args.url, trust=Trust.TRUSTED, root=root)
     lap("import")
+    # Private, and only to split the timings: making the boto3 client (importing boto3,
+    # loading botocore's S3 model) is a fixed cost per process that the first request pays.
+    store._client()  # type: ignore[attr-defined]  # S3Store, not in the CacheStore Protocol
+    lap("s3_client")
     {"push": _child_push, "nochange": _child_nochange, "pull": _child_pull}[args.op](
         store, root, args.out, args.key, lap
     )
@@ -544,7 +549,9 @@ def measure(
     last = runs[-1]
     status = "ok" if last.returncode == 0 else "timeout" if last.returncode is None else "failed"
     ok = runs if status == "ok" else []
-    cpus = tuple(round(r.user_s + r.sys_s, 2) for r in ok if r.user_s is not None and r.sys_s is not None)
+    cpus = tuple(
+        round(r.user_s + r.sys_s, 2) for r in ok if r.user_s is not None and r.sys_s is not None
+    )
     rss = [r.rss_mb for r in runs if r.rss_mb is not None]
     result = Measurement(
         tool=tool,
@@ -619,26 +626,23 @@ def bench_tool(
 
 def compare_trees(source: Path, pulled: Path) -> str | None:
     """None when `pulled` holds exactly the files of `source`, byte for byte; else what differs."""
-    want, got = _digests(source), _digests(pulled) if pulled.exists() else {}
+    want, got = _source_digests(source), _digests(pulled) if pulled.exists() else {}
     if want == got:
         return None
     missing, extra = sorted(want.keys() - got.keys()), sorted(got.keys() - want.keys())
     wrong = sorted(k for k in want.keys() & got.keys() if want[k] != got[k])
-    return f"missing {missing[:3]} ({len(missing)}), extra {extra[:3]} ({len(extra)}), wrong {wrong[:3]} ({len(wrong)})"
+    return f"missing {missing[:3]}, extra {extra[:3]}, wrong {wrong[:3]} (of {len(want)})"
 
 
-_SOURCE_DIGESTS: dict[Path, dict[str, str]] = {}
+@functools.cache  # the sources do not change during a run; each pulled copy is read afresh
+def _source_digests(path: Path) -> dict[str, str]:
+    return _digests(path)
 
 
 def _digests(path: Path) -> dict[str, str]:
-    """Relative path ('' for a file) -> sha256; a source's digests are computed once."""
-    if path in _SOURCE_DIGESTS:
-        return _SOURCE_DIGESTS[path]
+    """Relative path ('' for a file) -> sha256."""
     files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
-    found = {("" if f == path else f.relative_to(path).as_posix()): _sha256(f) for f in files}
-    if path.is_relative_to(ROOT / ".bench" / "transfer" / "data"):
-        _SOURCE_DIGESTS[path] = found
-    return found
+    return {("" if f == path else f.relative_to(path).as_posix()): _sha256(f) for f in files}
 
 
 def _sha256(path: Path) -> str:
@@ -782,17 +786,7 @@ def verdicts(results: Sequence[Measurement]) -> list[dict[str, Any]]:
         aws = _find(results, "awscli", case, op)
         found.append(_compare(f"{case} {op}: wall <= best peer", ours, peer, "wall_s"))
         found.append(_compare(f"{case} {op}: CPU <= awscli", ours, aws, "cpu_s"))
-    for case in ("big", "small"):
-        check = _find(results, "ci-ml", case, "nochange")
-        took = [p.get("get_manifest") for p in check.phases] if check else []
-        seconds = statistics.median(t for t in took if t is not None) if any(took) else None
-        found.append(
-            {
-                "target": f"{case} no-change push < {NOCHANGE_TARGET_S} s (get_manifest, in process)",
-                "passed": None if seconds is None else seconds < NOCHANGE_TARGET_S,
-                "detail": f"{seconds} s; whole process {check.wall_s if check else None} s",
-            }
-        )
+    found += [_nochange_verdict(results, case) for case in ("big", "small")]
     peaks = [m.peak_rss_mb for m in results if m.tool == "ci-ml" and m.peak_rss_mb is not None]
     found.append(
         {
@@ -802,6 +796,23 @@ def verdicts(results: Sequence[Measurement]) -> list[dict[str, Any]]:
         }
     )
     return found
+
+
+def _nochange_verdict(results: Sequence[Measurement], case: str) -> dict[str, Any]:
+    """Judged on what a ci-ml process does to learn "already cached": make its S3 client and
+    read the manifest. Interpreter start and imports are shown beside it, not counted."""
+    check = _find(results, "ci-ml", case, "nochange")
+    phases = check.phases if check else []
+    cold = [p["s3_client"] + p["get_manifest"] for p in phases if "s3_client" in p]
+    warm = [p["get_manifest_again"] for p in phases if "get_manifest_again" in p]
+    seconds = round(statistics.median(cold), 3) if cold else None
+    return {
+        "target": f"{case} no-change push < {NOCHANGE_TARGET_S} s (S3 client + get_manifest)",
+        "passed": None if seconds is None else seconds < NOCHANGE_TARGET_S,
+        "detail": f"{seconds} s; with a client already made"
+        f" {round(statistics.median(warm), 3) if warm else None} s;"
+        f" whole process {check.wall_s if check else None} s",
+    }
 
 
 def _compare(
@@ -817,7 +828,7 @@ def _compare(
 
 def render_markdown(results: Sequence[Measurement], cases: Sequence[Case]) -> str:
     lines = [
-        "| data | operation | tool | wall s | CPU s | peak RSS MB | moto CPU s | ci-ml vs best peer |",
+        "| data | operation | tool | wall s | CPU s | peak RSS MB | moto CPU s | ci-ml vs peers |",
         "| --- | --- | --- | ---: | ---: | ---: | ---: | --- |",
     ]
     for case in cases:

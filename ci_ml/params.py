@@ -258,7 +258,9 @@ class _BlockReader:
     def _key(self, content: str) -> tuple[Any, str | None]:
         """The key of a `key: value` line (a scalar, so hashable) and the rest of the line."""
         name, sep, rest = content.partition(": ")
-        key = self.keys.get(name, _NO_KEY) if sep or not name.endswith(":") else _NO_KEY
+        if not sep and name[-1:] == ":":  # `key:` and the value on the lines below
+            name = name[:-1]
+        key = self.keys.get(name, _NO_KEY)
         if key is not _NO_KEY:  # a plain key seen before: no need to match it again
             return key, rest.lstrip(" ")
         match = _KEY.match(content)

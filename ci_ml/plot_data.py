@@ -369,15 +369,20 @@ def _slug(plot_id: str) -> str:
 
 
 def clean_text(text: str, limit: int = 120) -> str:
-    """Untrusted text made safe for a figure: no control characters, capped, `$` escaped.
-
-    matplotlib reads `$...$` as mathtext, and a malformed formula raises while drawing.
-    """
+    """Untrusted text on one line: control characters gone, whitespace collapsed, capped."""
     printable = "".join(" " if unicodedata.category(c)[0] in "CZ" else c for c in text)
     printable = " ".join(printable.split())
     if len(printable) > limit:
         printable = printable[: limit - 1].rstrip() + "…"
-    return printable.replace("$", r"\$")
+    return printable
+
+
+def figure_text(text: str, limit: int = 120) -> str:
+    """`clean_text` with `$` escaped, for text drawn by matplotlib.
+
+    matplotlib reads `$...$` as mathtext, and a malformed formula raises while drawing.
+    """
+    return clean_text(text, limit).replace("$", r"\$")
 
 
 def relative_changes(
