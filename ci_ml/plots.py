@@ -148,8 +148,8 @@ def render_metric_deltas(
 
 
 def _title(fig: Any, title: str) -> None:
-    """The figure's title, wrapped to fit its width (about 90 characters per 800 px)."""
-    width = int(fig.get_figwidth() * 11)
+    """The figure's title, wrapped to fit its width (about 75 characters per 800 px)."""
+    width = int(fig.get_figwidth() * 9.5)
     lines = textwrap.wrap(figure_text(title), width, max_lines=2, placeholder=" …")
     fig.suptitle("\n".join(lines))
 
@@ -209,7 +209,11 @@ def _render_one(
     notes = [_missing_note(files, side, other) for side, other in ((base, head), (head, base))]
     for name, side in (("base", base), ("head", head)):
         if side is not None and side.rows is not None and len(files) > 1:
-            notes += [f"{f} is missing on {name}" for f in files if side.rows.get(f) is None]
+            notes += [
+                f"{clean_text(f, 80)} is missing on {name}"
+                for f in files
+                if side.rows.get(f) is None
+            ]
     sides = [side for side in (base, head) if side is not None]
     fig = _figure(_size(spec, len(sides)))
     if spec.template == "image":
@@ -279,7 +283,7 @@ def _draw_lines(
     elif all(float(x).is_integer() for _, series in drawn for s in series for x in s.xs):
         from matplotlib.ticker import MaxNLocator
 
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True, steps=[1, 2, 5, 10]))
     fields = dict.fromkeys(field or "" for _, field in spec.ys)
     ax.set_xlabel(figure_text(spec.x_label or spec.x or "step", 60))
     ax.set_ylabel(figure_text(spec.y_label or ", ".join(f for f in fields if f), 60))
@@ -337,6 +341,7 @@ def _line_style(side: _Side, colour: str) -> dict[str, Any]:
         "linestyle": "-" if is_head else "--",
         "linewidth": 2.0 if is_head else 1.6,
         "marker": "o" if is_head else "s",
+        "markersize": 3.5,
         "markerfacecolor": colour if is_head else "white",
         "zorder": 3 if is_head else 2,
     }
@@ -353,7 +358,7 @@ def _draw_series(
         window = max(1, len(ys) // 10)
         ax.plot(xs, moving_average(ys, window), **{**style, "marker": ""})
     elif template == "linear" and len(ys) <= 60:
-        ax.plot(xs, ys, **{**style, "markersize": 3.5})
+        ax.plot(xs, ys, **style)
     else:
         ax.plot(xs, ys, **{**style, "marker": ""})
 
@@ -379,6 +384,10 @@ def _draw_confusion(fig: Any, spec: PlotSpec, sides: Sequence[_Side], notes: lis
     file = spec.files[0]
     tables = [(side.name, side.rows.get(file) or []) for side in sides if side.rows is not None]
     sample = tables[-1][1] or tables[0][1]
+    if not sample:
+        notes.append(f"{clean_text(file, 80)} has no rows")
+        _no_data(fig.add_subplot())
+        return
     y = spec.ys[0][1] or last_field(sample)
     x = spec.x_for(file) or first_field(sample)
     missing = [f for f in (x, y) if not any(f in row for _, rows in tables for row in rows)]

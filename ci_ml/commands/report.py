@@ -16,7 +16,7 @@ from ci_ml.errors import CiMlError
 from ci_ml.metrics import diff_metrics
 from ci_ml.pipeline.graph import build_graph
 from ci_ml.plan import compute_keys, plan
-from ci_ml.report import PlotRef, Report, render_report, verdict
+from ci_ml.report import PlotRef, Report, render_report, report_to_dict, verdict
 from ci_ml.report_data import (
     BaseFiles,
     base_metrics,
@@ -114,6 +114,8 @@ def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     body = render_report(report)
     path = out / "report.md"
     path.write_text(body, encoding="utf-8")
+    # The same report as data: `ci-ml comment --from-artifact` re-renders it from this.
+    (out / "report.json").write_text(json.dumps(report_to_dict(report), indent=2), encoding="utf-8")
     gha.append_summary(body, env)
     result = verdict(report)
     gha.set_outputs({"report-dir": str(out), "verdict": result.state}, env) if env.get(
