@@ -35,13 +35,15 @@ SLOW_S = 60.0  # a run slower than this is not repeated
 SMALL_DATA = 200 << 20
 DATA_STAGES, DATA_FILES = 10, 1000
 TIME = Path("/usr/bin/time")
-# Run a command and report the peak RSS of its largest (waited-for) process, where GNU time
-# is missing.
+# Where GNU time is missing: run a command and report, as GNU time would, the CPU time of
+# its process tree and the peak RSS of its largest (waited-for) process.
 RSS_WRAPPER = (
     "import resource, subprocess, sys\n"
     "rc = subprocess.call(sys.argv[2:])\n"
-    "rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss\n"
-    "open(sys.argv[1], 'w').write(f'Maximum resident set size (kbytes): {rss}\\n')\n"
+    "r = resource.getrusage(resource.RUSAGE_CHILDREN)\n"
+    "open(sys.argv[1], 'w').write(f'User time (seconds): {r.ru_utime}\\n'\n"
+    "    f'System time (seconds): {r.ru_stime}\\n'\n"
+    "    f'Maximum resident set size (kbytes): {r.ru_maxrss}\\n')\n"
     "sys.exit(rc)\n"
 )
 
@@ -50,6 +52,7 @@ RSS_WRAPPER = (
 class Timing:
     walls_s: tuple[float, ...]
     median_s: float | None  # None when a run timed out or failed
+    cpu_s: float | None  # median user+sys CPU time: less sensitive than wall time to load
     peak_rss_mib: float | None
     timed_out: bool
     returncode: int | None
@@ -59,6 +62,7 @@ class Timing:
 @dataclass(frozen=True, slots=True)
 class _Run:
     wall_s: float
+    cpu_s: float | None
     rss_mib: float | None
     returncode: int | None  # None: killed at the timeout
     stderr: str
@@ -104,14 +108,19 @@ def _run_once(
     stderr = err.decode(errors="replace").strip()[-600:]
     if code not in (0, None):
         _log(f"  ! {' '.join(cmd)} exited {code}: {stderr}")
-    rss = _parse_rss(report_path.read_text(encoding="utf-8", errors="replace"))
+    text = report_path.read_text(encoding="utf-8", errors="replace")
     report_path.unlink(missing_ok=True)
-    return _Run(wall, rss, code, stderr)
+    return _Run(wall, _parse_cpu(text), _parse_rss(text), code, stderr)
 
 
 def _parse_rss(report: str) -> float | None:
     match = re.search(r"Maximum resident set size \(kbytes\): (\d+)", report)
     return round(int(match.group(1)) / 1024, 1) if match else None
+
+
+def _parse_cpu(report: str) -> float | None:
+    times = re.findall(r"(?:User|System) time \(seconds\): ([\d.]+)", report)
+    return round(sum(float(t) for t in times), 3) if len(times) == 2 else None
 
 
 def measure(
@@ -135,9 +144,11 @@ def measure(
             break
     last = runs[-1]
     walls = tuple(round(r.wall_s, 3) for r in runs)
+    cpus = [r.cpu_s for r in runs if r.cpu_s is not None]
     return Timing(
         walls_s=walls,
         median_s=statistics.median(walls) if last.returncode == 0 else None,
+        cpu_s=round(statistics.median(cpus), 3) if cpus and last.returncode == 0 else None,
         peak_rss_mib=max((r.rss_mib for r in runs if r.rss_mib is not None), default=None),
         timed_out=last.returncode is None,
         returncode=last.returncode,

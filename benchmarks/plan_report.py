@@ -85,17 +85,24 @@ def data_verdicts(
             found.append(
                 _verdict(target, f"{dvc / ci:.1f}x ({ci:.2f} s vs {dvc:.2f} s)", dvc / ci >= 2)
             )
-    second, none = _median(data.get(big), "ci_ml_second"), _median(data.get(0), "ci_ml_second")
-    target = f"second plan over unchanged {gib} adds < 0.2 s over a plan without the data"
-    found.append(
-        _verdict(target, "-", None)
-        if second is None or none is None
-        else _verdict(
-            target, f"+{second - none:.3f} s ({second:.3f} s vs {none:.3f} s)", second - none < 0.2
-        )
-    )
+    found.append(_second_plan_verdict(data, big, gib))
     found.append(_memory_verdict(data, big=big, small=small))
     return found
+
+
+def _second_plan_verdict(
+    data: Mapping[int, Mapping[str, Any]], big: int, gib: str
+) -> dict[str, str]:
+    target = f"second plan over unchanged {gib} adds < 0.2 s over a plan without the data"
+    second, none = _median(data.get(big), "ci_ml_second"), _median(data.get(0), "ci_ml_second")
+    if second is None or none is None:
+        return _verdict(target, "-", None)
+    measured = f"+{second - none:.3f} s ({second:.3f} s vs {none:.3f} s)"
+    cpu_second = data[big]["ci_ml_second"].get("cpu_s")
+    cpu_none = data[0]["ci_ml_second"].get("cpu_s")
+    if cpu_second is not None and cpu_none is not None:
+        measured += f"; cpu +{cpu_second - cpu_none:.3f} s"
+    return _verdict(target, measured, second - none < 0.2)
 
 
 def _memory_verdict(
@@ -139,7 +146,8 @@ def _fmt_s(timing: Mapping[str, Any] | None) -> str:
     if timing["median_s"] is None:
         return f"failed (exit {timing['returncode']})"
     runs = len(timing["walls_s"])
-    return f"{timing['median_s']:.3f} s" + ("" if runs > 1 else " (1 run)")
+    cpu = f" (cpu {timing['cpu_s']:.2f})" if timing.get("cpu_s") is not None else ""
+    return f"{timing['median_s']:.3f} s{cpu}" + ("" if runs > 1 else ", 1 run")
 
 
 def _fmt_rss(timing: Mapping[str, Any] | None) -> str:

@@ -13,7 +13,8 @@ import shlex
 from collections.abc import Mapping
 from pathlib import Path
 
-from ci_ml.errors import UserError
+from ci_ml.errors import CiMlError, UserError
+from ci_ml.git import Git
 
 log = logging.getLogger("ci_ml")
 
@@ -70,6 +71,33 @@ def argv_from_inputs(env: Mapping[str, str]) -> list[str]:
     return argv
 
 
+def fetch_history(git: Git, base: str, *, rounds: int = 6) -> None:
+    """In a shallow checkout (actions/checkout's default), fetch the base commit and deepen
+    both sides until git finds their merge base, so the plan measures the PR's own change."""
+    if not git.is_shallow():
+        return
+    if git.resolve(base) is None:
+        log.info("fetching base %s (shallow checkout)", base)
+        git.fetch("origin", base, depth=64)
+    for _ in range(rounds):
+        if git.merge_base(base, "HEAD") is not None:
+            return
+        git.fetch("origin", base, deepen=256)
+    log.warning("no merge base of %s and HEAD within the fetched history", base)
+
+
+def _base_to_fetch(env: Mapping[str, str]) -> str | None:
+    from ci_ml.gha import load_event
+
+    if _input(env, "base"):
+        return _input(env, "base")
+    pull = load_event(env).get("pull_request")
+    if isinstance(pull, Mapping) and isinstance(pull.get("base"), Mapping):
+        sha = pull["base"].get("sha")
+        return sha if isinstance(sha, str) else None
+    return env.get("GITHUB_BASE_REF") or None
+
+
 def main() -> int:
     from ci_ml.cli import main as cli_main
 
@@ -78,6 +106,12 @@ def main() -> int:
     except UserError as e:
         print(f"::error::{e}")
         return e.exit_code
+    base = _base_to_fetch(os.environ)
+    if argv[0] in WITH_BASE and base:
+        try:
+            fetch_history(Git.discover(Path(_input(os.environ, "pipeline") or ".")), base)
+        except CiMlError as e:
+            log.warning("could not fetch the base history: %s", e)
     print(f"+ ci-ml {shlex.join(argv)}", flush=True)
     return cli_main(argv)
 

@@ -146,6 +146,14 @@ class Git:
             yield object_id, out[header_end + 1 : header_end + 1 + size]
             pos = header_end + 1 + size + 1
 
+    def fetch(
+        self, remote: str, ref: str, *, depth: int | None = None, deepen: int | None = None
+    ) -> None:
+        args = ["fetch", "--no-tags", "--quiet"]
+        args += [f"--depth={depth}"] if depth else []
+        args += [f"--deepen={deepen}"] if deepen else []
+        self.run(*args, remote, ref)
+
     def head_sha(self) -> str | None:
         return self.resolve("HEAD")
 

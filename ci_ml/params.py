@@ -150,7 +150,10 @@ class _Unsupported(Exception):
     pass
 
 
-_ODD_TEXT = re.compile("[\t\r\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufeff\u2028\u2029]")
+# Tabs, CR, BOM, other line breaks and what YAML may not contain: left to PyYAML.
+_ODD_TEXT = re.compile(
+    "[\t\r\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufeff\u2028\u2029\ud800-\udfff\ufffe\uffff]"
+)
 _KEY = re.compile(
     r"""(?:([^\s\-?:,\[\]{}#&*!|>'"%@`][^:#'"\[\]{},]*?)|'((?:[^']|'')*)'|"([^"\\]*)") *:"""
     r"(?: +(.*))?$"
@@ -320,7 +323,7 @@ def _flow_map(text: str, line: int) -> LineDict:
     for pair in inner.split(",") if inner else ():
         key_text, sep, value_text = pair.partition(": ")
         key = _plain(_flow_item(key_text))
-        if not sep or ":" in value_text or not isinstance(key, Hashable) or key in data:
+        if not sep or ":" in value_text or key in data:
             raise _Unsupported
         data[key] = _plain(_flow_item(value_text))
         data.lines[key] = line

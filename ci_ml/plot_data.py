@@ -283,7 +283,7 @@ def first_field(rows: Rows) -> str:
 
 
 def _number(value: Any) -> float:
-    return value if isinstance(value, float) else math.nan
+    return value if isinstance(value, float) and math.isfinite(value) else math.nan
 
 
 def label_text(value: Any) -> str:
@@ -331,7 +331,7 @@ def bar_values(rows: Rows, value: str, category: str) -> dict[str, float]:
     return {
         label_text(row.get(category)): row[value]
         for row in rows
-        if isinstance(row.get(value), float) and category in row
+        if isinstance(row.get(value), float) and math.isfinite(row[value]) and category in row
     }
 
 
@@ -351,16 +351,25 @@ def moving_average(values: Sequence[float], window: int) -> list[float]:
     return out
 
 
-def plot_slugs(ids: Sequence[str]) -> list[str]:
-    """File names for plot ids: `[a-z0-9-]`, plus a hash suffix where two ids would collide."""
+def plot_slugs(ids: Sequence[str], *, reserved: Iterable[str] = ()) -> list[str]:
+    """Distinct file names for plot ids, `[a-z0-9-]`.
+
+    Where two ids (or an id and a `reserved` name) slug alike, each gets a short hash of its id;
+    a repeated id also gets its occurrence number (`-2`, `-3`).
+    """
     bases = [_slug(plot_id) for plot_id in ids]
-    counts: dict[str, int] = {}
+    counts = dict.fromkeys(reserved, 1)
     for base in bases:
         counts[base] = counts.get(base, 0) + 1
-    return [
-        f"{base}-{hashlib.sha256(plot_id.encode()).hexdigest()[:8]}" if counts[base] > 1 else base
-        for plot_id, base in zip(ids, bases, strict=True)
-    ]
+    seen: dict[str, int] = {}
+    names = []
+    for plot_id, base in zip(ids, bases, strict=True):
+        name = base
+        if counts[base] > 1:
+            name = f"{base}-{hashlib.sha256(plot_id.encode()).hexdigest()[:8]}"
+        seen[name] = seen.get(name, 0) + 1
+        names.append(name if seen[name] == 1 else f"{name}-{seen[name]}")
+    return names
 
 
 def _slug(plot_id: str) -> str:

@@ -31,6 +31,7 @@ from ci_ml.plot_data import (
     confusion_matrix,
     figure_text,
     first_field,
+    label_text,
     last_field,
     line_series,
     moving_average,
@@ -41,6 +42,7 @@ from ci_ml.plot_data import (
 BLUE, ORANGE, GREY = "#0072B2", "#E69F00", "#999999"
 _PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#000000")
 DPI = 100
+METRIC_DELTAS = "metric-deltas"  # its file name; no plot's slug takes it
 SINGLE_SIZE = (8.0, 4.5)  # 800 x 450 px
 WIDE_SIZE = (12.0, 4.0)  # 1200 x 400 px: base, head and difference side by side
 IMAGE_PAIR_SIZE = (12.0, 4.5)
@@ -106,7 +108,7 @@ def render_plots(
     """
     plots_dir = out_dir / "plots"
     plots_dir.mkdir(parents=True, exist_ok=True)
-    names = plot_slugs([item.spec.id for item in items])
+    names = plot_slugs([item.spec.id for item in items], reserved=[METRIC_DELTAS])
     rendered: list[RenderedPlot] = []
     with _style():
         for item, name in zip(items, names, strict=True):
@@ -123,27 +125,29 @@ def render_metric_deltas(
     base_label: str,
     head_label: str,
 ) -> RenderedPlot | None:
-    """A bar per metric (name, base, head) of its relative change in %; None if none has one.
+    """`out_dir/plots/metric-deltas.png`: a bar per metric (name, base, head) of its relative
+    change in %; None if no metric has one.
 
     Blue is up and orange is down: whether up is better is for the report to say.
     """
     shown, skipped = relative_changes(deltas)
     if not shown:
         return None
-    notes = [f"not charted, as base is 0: {', '.join(skipped)}"] if skipped else []
+    zero = ", ".join(clean_text(name, 60) for name in skipped)
+    notes = [f"not charted, as base is 0: {zero}"] if skipped else []
     if len(shown) > 40:
         notes.append(f"showing the first 40 of {len(shown)} metrics")
         shown = shown[:40]
     title = clean_text(f"Metric change: head {head_label} vs base {base_label}")
-    path = out_dir / "metric-deltas.png"
-    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / "plots" / f"{METRIC_DELTAS}.png"
+    path.parent.mkdir(parents=True, exist_ok=True)
     with _style():
         fig = _figure((8.0, max(4.5, 1.4 + 0.3 * len(shown))))
         _draw_deltas(fig, shown)
         _title(fig, title)
         _save(fig, path)
     return RenderedPlot(
-        path=path, title=title, plot_id="metric-deltas", note="; ".join(notes) or None
+        path=path, title=title, plot_id=METRIC_DELTAS, note="; ".join(notes) or None
     )
 
 
@@ -276,7 +280,7 @@ def _draw_lines(
     for side, series in drawn:
         for s in series:
             colour = _line_colour(side, labels.index(s.label), len(labels))
-            xs = [categories.index(str(x)) for x in s.xs] if categories else list(s.xs)
+            xs = [categories.index(label_text(x)) for x in s.xs] if categories else list(s.xs)
             _draw_series(ax, spec.template, xs, list(s.ys), _line_style(side, colour))
     if categories:
         _category_ticks(ax, categories)
@@ -284,9 +288,10 @@ def _draw_lines(
         from matplotlib.ticker import MaxNLocator
 
         ax.xaxis.set_major_locator(MaxNLocator(integer=True, steps=[1, 2, 5, 10]))
-    fields = dict.fromkeys(field or "" for _, field in spec.ys)
-    ax.set_xlabel(figure_text(spec.x_label or spec.x or "step", 60))
-    ax.set_ylabel(figure_text(spec.y_label or ", ".join(f for f in fields if f), 60))
+    x_fields = ", ".join(dict.fromkeys(spec.x_for(file) or "step" for file in spec.files))
+    y_fields = ", ".join(dict.fromkeys(field for _, field in spec.ys if field) or labels)
+    ax.set_xlabel(figure_text(spec.x_label or x_fields, 60))
+    ax.set_ylabel(figure_text(spec.y_label or y_fields, 60))
     if not labels:
         _no_data(ax)
         return
@@ -325,7 +330,7 @@ def _legend(ax: Any, handles: Sequence[Any]) -> None:
 def _categories(series: Sequence[Series]) -> list[str]:
     if all(isinstance(x, float) for s in series for x in s.xs):
         return []
-    return list(dict.fromkeys(str(x) for s in series for x in s.xs))
+    return list(dict.fromkeys(label_text(x) for s in series for x in s.xs))
 
 
 def _line_colour(side: _Side, index: int, count: int) -> str:
@@ -380,25 +385,33 @@ def _no_data(ax: Any, text: str = "no data to plot") -> None:
 # --- confusion matrices -------------------------------------------------------------------------
 
 
-def _draw_confusion(fig: Any, spec: PlotSpec, sides: Sequence[_Side], notes: list[str]) -> None:
+def _table_fields(
+    spec: PlotSpec, sides: Sequence[_Side], notes: list[str]
+) -> tuple[list[tuple[_Side, Rows]], str, str] | None:
+    """One file's rows per side, with its x and y fields; None (and a note) if unusable."""
     file = spec.files[0]
-    tables = [(side.name, side.rows.get(file) or []) for side in sides if side.rows is not None]
+    tables = [(side, side.rows.get(file) or []) for side in sides if side.rows is not None]
     sample = tables[-1][1] or tables[0][1]
-    if not sample:
-        notes.append(f"{clean_text(file, 80)} has no rows")
-        _no_data(fig.add_subplot())
-        return
-    y = spec.ys[0][1] or last_field(sample)
     x = spec.x_for(file) or first_field(sample)
+    y = spec.ys[0][1] or last_field(sample)
     missing = [f for f in (x, y) if not any(f in row for _, rows in tables for row in rows)]
-    if missing:
-        notes.append(clean_text(f"{file} has no field {missing[0]!r}", 100))
+    if not sample or missing:
+        problem = f"has no field {missing[0]!r}" if sample else "has no rows"
+        notes.append(f"{clean_text(file, 80)} {clean_text(problem, 60)}")
+        return None
+    return tables, x, y
+
+
+def _draw_confusion(fig: Any, spec: PlotSpec, sides: Sequence[_Side], notes: list[str]) -> None:
+    found = _table_fields(spec, sides, notes)
+    if found is None:
         _no_data(fig.add_subplot())
         return
+    tables, x, y = found
     labels = class_labels([rows for _, rows in tables], x, y)
     normalized = spec.template == "confusion_normalized"
     matrices = [confusion_matrix(rows, x, y, labels, normalized=normalized) for _, rows in tables]
-    panels = [(name, m, "Blues") for (name, _), m in zip(tables, matrices, strict=True)]
+    panels = [(side.name, m, "Blues") for (side, _), m in zip(tables, matrices, strict=True)]
     if len(matrices) == 2:
         diff = [[h - b for b, h in zip(*pair, strict=True)] for pair in zip(*matrices, strict=True)]
         panels.append(("head - base", diff, "PuOr"))
@@ -457,11 +470,11 @@ def _cell_text(value: float, *, signed: bool, normalized: bool) -> str:
 
 def _draw_bars(fig: Any, spec: PlotSpec, sides: Sequence[_Side], notes: list[str]) -> None:
     ax = fig.add_subplot()
-    file = spec.files[0]
-    tables = [(side, side.rows.get(file) or []) for side in sides if side.rows is not None]
-    sample = tables[-1][1] or tables[0][1]
-    category = spec.ys[0][1] or last_field(sample)
-    value = spec.x_for(file) or first_field(sample)
+    found = _table_fields(spec, sides, notes)
+    if found is None:
+        _no_data(ax)
+        return
+    tables, value, category = found
     values = [(side, bar_values(rows, value, category)) for side, rows in tables]
     order = list(dict.fromkeys(c for _, bars in reversed(values) for c in bars))
     if spec.template == "bar_horizontal_sorted":
@@ -471,7 +484,7 @@ def _draw_bars(fig: Any, spec: PlotSpec, sides: Sequence[_Side], notes: list[str
         notes.append(f"showing the first {_MAX_BARS} of {len(order)} bars")
         order = order[:_MAX_BARS]
     if not order:
-        notes.append(clean_text(f"{file} has no numeric {value!r} by {category!r}", 100))
+        notes.append(clean_text(f"{spec.files[0]} has no numeric {value!r} by {category!r}", 140))
         _no_data(ax)
         return
     height = 0.8 / len(values)
@@ -509,7 +522,7 @@ def _decode_image(data: bytes) -> tuple[Any, str]:
     import numpy as np
     from PIL import Image
 
-    if data.lstrip()[:5] in (b"<?xml", b"<svg ") or b"<svg" in data[:1024]:
+    if b"<svg" in data[:4096]:
         return None, "SVG images are not drawn here; see the file itself"
     try:
         with Image.open(io.BytesIO(data)) as image:

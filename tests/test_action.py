@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from ci_ml.action import argv_from_inputs
@@ -60,3 +62,29 @@ def test_report_and_comment_share_a_directory_under_runner_temp() -> None:
 def test_bad_inputs_are_user_errors(given: dict[str, str], message: str) -> None:
     with pytest.raises(UserError, match=message):
         argv_from_inputs(inputs(**given))
+
+
+def test_fetch_history_finds_the_merge_base_in_a_shallow_clone(tmp_path: Path) -> None:
+    import subprocess
+
+    from ci_ml.action import fetch_history
+    from ci_ml.git import Git
+    from tests.helpers.gitrepo import GitRepo
+
+    origin = GitRepo.init(tmp_path / "origin")
+    origin.write({"a.txt": "0"}, commit="root")
+    for i in range(5):
+        origin.write({"a.txt": str(i)}, commit=f"main {i}")
+    base = origin.git("rev-parse", "HEAD")
+    origin.git("checkout", "-q", "-b", "pr")
+    for i in range(3):
+        origin.write({"b.txt": str(i)}, commit=f"pr {i}")
+    clone = Path(tmp_path / "clone")
+    subprocess.run(
+        ["git", "clone", "-q", "--depth=1", "--branch", "pr", f"file://{origin.path}", str(clone)],
+        check=True,
+    )
+    git = Git(clone)
+    assert git.merge_base(base, "HEAD") is None
+    fetch_history(git, base)
+    assert git.merge_base(base, "HEAD") == base

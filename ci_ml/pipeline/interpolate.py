@@ -241,7 +241,7 @@ def child_var(pieces: list[Var], child: str | int, value: Any) -> Var:
 
 @functools.lru_cache(maxsize=4096)
 def parse_expr(expr: str) -> tuple[str, ...] | None:
-    """`a.b[0]` -> ['a', 'b', '0'] (DVC's grammar: words joined by `.` or `[...]`), or None."""
+    """`a.b[0]` -> ("a", "b", "0") (DVC's grammar: words joined by `.` or `[...]`), or None."""
     if not _EXPR.fullmatch(expr.strip()):
         return None
     parts = tuple(part.strip() for part in expr.replace("[", ".").replace("]", "").split("."))

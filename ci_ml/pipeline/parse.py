@@ -290,7 +290,7 @@ def _stages(files: _Files, pf: _PipelineFile, ctx: Context, doc: Any) -> Iterato
             raise PipelineError(f"{site}: expected a mapping with at least `cmd`.")
         build = _StageBuilder(files, pf, name)
         if "foreach" in definition or "do" in definition:
-            _check_keys(definition, ("foreach", "do"), site, pf, "foreach stage")
+            _check_keys(definition, ("foreach", "do"), site, "foreach stage", config=pf.is_config)
             template = definition.get("do")
             if "foreach" not in definition or not isinstance(template, dict):
                 raise PipelineError(
@@ -313,14 +313,15 @@ def _is_settings_only(definition: Any) -> bool:
 
 
 def _check_keys(
-    mapping: Mapping[Any, Any], allowed: Sequence[str], site: _Site, pf: _PipelineFile, what: str
+    mapping: Mapping[Any, Any], allowed: Sequence[str], site: _Site, what: str, *, config: bool
 ) -> None:
-    allowed = (*allowed, *(_CONFIG_STAGE_KEYS if pf.is_config else ()))
+    """Raise on the first key not `allowed`; `config`: also allow ci-ml's stage settings."""
+    allowed = (*allowed, *(_CONFIG_STAGE_KEYS if config else ()))
     for key in mapping:
         if key in allowed:
             continue
         hint = f"A {what} takes {', '.join(allowed)}."
-        if key in _CONFIG_STAGE_KEYS:
+        if key in _CONFIG_STAGE_KEYS and what.endswith("stage"):
             hint = f"ci-ml's stage settings go in {CONFIG_FILE} under `stages:`, not in dvc.yaml."
         raise PipelineError(
             f"{site.at(key_line(mapping, key))}: unknown key {key!r}"
@@ -339,8 +340,8 @@ class _StageBuilder:
     def __call__(self, ctx: Context, name: str, raw: dict[str, Any], group_site: _Site) -> Stage:
         site = _Site(self.pf.path, group_site.line, name)
         if not raw.keys() <= self.pf.stage_keys:
-            _check_keys(raw, _STAGE_KEYS, site, self.pf, "stage")
-        if "cmd" not in raw:
+            _check_keys(raw, _STAGE_KEYS, site, "stage", config=self.pf.is_config)
+        if raw.get("cmd") is None:
             raise PipelineError(f"{site}: stage has no `cmd`. Add the command that it runs.")
         resolver = Resolver(ctx, site, "wdir")
         stage_dir = self.pf.dir
@@ -475,7 +476,9 @@ def _top_plots(files: _Files, pf: _PipelineFile, entries: list[Any]) -> list[Out
             props = {} if props is None else props
             if not isinstance(props, dict):
                 raise PipelineError(f"{site}: plot {plot_id!r} must map to its properties.")
-            _check_keys(props, _TOP_PLOT_PROPS, site.at(key_line(entry, plot_id)), pf, "plot")
+            _check_keys(
+                props, _TOP_PLOT_PROPS, site.at(key_line(entry, plot_id)), "plot", config=False
+            )
             props = dict(props)
             # DVC 3: with `y: {file: field}` the id is only a name and the files are the keys
             # of x and y; otherwise the id is the data file (dvc/repo/plots, _id_is_path).
@@ -520,9 +523,9 @@ def _entries(value: Any, site: object, field: str) -> list[Any]:
 def _cmd(value: Any, site: _Site) -> tuple[str, ...]:
     """`cmd` as a tuple of commands; `${x}` alone may have given a number or a dict of args."""
     commands = value if isinstance(value, list) else [value]
-    if not all(v is None or isinstance(v, (str, int, float, dict)) for v in commands):
+    if not all(isinstance(v, (str, int, float, dict)) for v in commands):
         raise PipelineError(f"{site}: cmd must be a string or a list of strings.")
-    return tuple(v if isinstance(v, str) else "" if v is None else to_str(v) for v in commands)
+    return tuple(v if isinstance(v, str) else to_str(v) for v in commands)
 
 
 def _flag(value: Any, site: _Site, field: str) -> bool:

@@ -537,6 +537,14 @@ STAGE = "stages:\n  train:\n    cmd: python train.py\n"
             "dvc.yaml:2: stage 'train': stage has no `cmd`. Add the command that it runs.",
         ),
         (
+            {"dvc.yaml": "stages:\n  train:\n    cmd:\n"},
+            "dvc.yaml:2: stage 'train': stage has no `cmd`. Add the command that it runs.",
+        ),
+        (
+            {"dvc.yaml": "plots:\n- roc: {gpu: true}\nstages: {}\n"},
+            "dvc.yaml:2: unknown key 'gpu'. A plot takes template, x, y,",
+        ),
+        (
             {"dvc.yaml": "stages:\n  train: {cmd: x}\n  train: {cmd: y}\n"},
             "dvc.yaml:3: duplicate key 'train'. Each key may appear once in a mapping",
         ),
