@@ -14,13 +14,13 @@ import traceback
 from collections.abc import Mapping, Sequence
 
 from ci_ml import __version__
-from ci_ml.commands import comment, dag, diff, gc, plan, pull, push, report, run, status
+from ci_ml.commands import comment, dag, diff, gc, init, plan, pull, push, report, run, status
 from ci_ml.config import OPTIONS
 from ci_ml.errors import CiMlError
 
 log = logging.getLogger("ci_ml")
 
-COMMANDS = (plan, run, report, comment, diff, status, push, pull, gc, dag)
+COMMANDS = (plan, run, report, comment, diff, status, push, pull, gc, dag, init)
 
 
 def build_parser() -> argparse.ArgumentParser:

