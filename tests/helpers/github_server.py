@@ -249,17 +249,20 @@ def load_contract() -> Contract:
 
 
 # GitHub takes raw slashes in these parameters (marked x-multi-segment) and PyGithub sends them;
-# openapi-core matches one segment, so the rest of the path is re-encoded before matching.
-_MULTI_SEGMENT = re.compile(
-    r"^(/repos/[^/]+/[^/]+/(?:contents|git/refs?|statuses|commits))/(.+?)(/comments|/check-runs)?$"
+# openapi-core matches one segment, so the parameter is re-encoded (/ as %2F) before matching.
+_MULTI_SEGMENT = (
+    re.compile(r"^(/repos/[^/]+/[^/]+/(?:contents|git/refs?|statuses))/(.+)()$"),
+    re.compile(r"^(/repos/[^/]+/[^/]+/commits)/(.+)(/comments|/check-runs)$"),
 )
 
 
 def contract_path(path: str) -> str:
-    m = _MULTI_SEGMENT.match(path)
-    if not m:
-        return path
-    return f"{m[1]}/{urllib.parse.quote(urllib.parse.unquote(m[2]), safe='')}{m[3] or ''}"
+    """`path` as the description's templates match it: one segment per parameter."""
+    for pattern in _MULTI_SEGMENT:
+        m = pattern.match(path)
+        if m:
+            return f"{m[1]}/{urllib.parse.quote(urllib.parse.unquote(m[2]), safe='')}{m[3]}"
+    return path
 
 
 def _brief(exc: BaseException) -> str:
@@ -700,11 +703,11 @@ class GitHubServer:
             host,
             method,
             f"{API_PREFIX}{target}",
-            args=query,
+            args=query,  # a list of pairs keeps repeated keys; werkzeug's MultiDict takes it
             headers=dict(headers),
             data=body or None,
             content_type=content_type,
-        )  # type: ignore[arg-type]
+        )
         try:
             self.contract.spec.validate_request(request)
         except OpenAPIError as e:
@@ -834,7 +837,7 @@ class GitHubServer:
     def _user(self, login: str) -> dict[str, Any]:
         bot = login.endswith("[bot]")
         user_id = BOT_ID if login == BOT_LOGIN else int(fake_sha(login)[:7], 16)
-        html = f"{self.server_url}/apps/{login.removesuffix('[bot]')}" if bot else login
+        html = f"{self.server_url}/{'apps/' if bot else ''}{login.removesuffix('[bot]')}"
         return self.contract.instance(
             "simple-user",
             {
@@ -1026,9 +1029,8 @@ class GitHubServer:
             },
         )
 
-    def _content(self, path: str, blob: str | None, schema: str) -> dict[str, Any]:
+    def _content(self, ref: str, path: str, blob: str | None, schema: str) -> dict[str, Any]:
         """A file (blob given) or a directory entry, as the contents API lists it."""
-        ref = self.default_branch
         sha = blob or self._store_tree(self._subtree(ref, path))
         git_url = self._url(f"git/{'blobs' if blob else 'trees'}/{sha}")
         html_url = f"{self.server_url}/{self.repository}/{'blob' if blob else 'tree'}/{ref}/{path}"
@@ -1125,10 +1127,8 @@ def _list_comments(server: GitHubServer, call: _Call) -> _Reply:
 def _create_comment(server: GitHubServer, call: _Call) -> _Reply:
     pull = _pull_for(server, call.params["issue_number"])
     _body_limit(call)
-    comment = server.add_comment(pull.number, call.body["body"], user=call.login)
-    return server._json(
-        201, server._comment(comment), {"Location": server._comment(comment)["url"]}
-    )
+    body = server._comment(server.add_comment(pull.number, call.body["body"], user=call.login))
+    return server._json(201, body, {"Location": body["url"]})
 
 
 @_operation("issues/get-comment")
@@ -1316,24 +1316,24 @@ def _get_rate_limit(server: GitHubServer, call: _Call) -> _Reply:
 @_operation("repos/get-content")
 def _get_content(server: GitHubServer, call: _Call) -> _Reply:
     ref = call.query.get("ref", server.default_branch)
+    if server._resolve_commit(ref) is None:
+        raise _HTTPError(404, f"No commit found for the ref {ref}")
     path = call.params["path"].strip("/")
-    files = server._subtree(ref, "") if server._resolve_commit(ref) else {}
+    files = server._subtree(ref, "")
     if path in files:
-        return server._json(200, server._content(path, files[path], "content-file"))
-    listing = {}
-    for name, blob in server._subtree(ref, path).items() if path not in files else ():
+        return server._json(200, server._content(ref, path, files[path], "content-file"))
+    listing: dict[str, str | None] = {}  # a directory's own entries: files, and subdirectories
+    for name, blob in server._subtree(ref, path).items():
         top, _, rest = name.partition("/")
         listing[top] = None if rest else blob
     if not listing:
         raise _HTTPError(404, "Not Found")
     prefix = f"{path}/" if path else ""
-    return server._json(
-        200,
-        [
-            server._content(f"{prefix}{name}", blob, "content-directory")
-            for name, blob in sorted(listing.items())
-        ],
-    )
+    entries = [
+        server._content(ref, f"{prefix}{name}", blob, "content-directory")
+        for name, blob in sorted(listing.items())
+    ]
+    return server._json(200, entries)
 
 
 @_operation("repos/create-or-update-file-contents")
@@ -1349,8 +1349,8 @@ def _put_content(server: GitHubServer, call: _Call) -> _Reply:
         raise _HTTPError(409, f"{path} does not match {call.body['sha']}")
     data = base64.b64decode(call.body["content"])
     sha = server.commit_files(branch, {path: data}, message=call.body["message"])
-    content = server._content(path, server._subtree(branch, "")[path], "content-file")
-    content.pop("content"), content.pop("encoding")
+    content = server._content(branch, path, server._subtree(branch, "")[path], "content-file")
+    del content["content"], content["encoding"]  # file-commit's content carries no data
     return server._json(
         200 if current else 201, {"content": content, "commit": server._git_commit(sha)}
     )
