@@ -25,10 +25,6 @@ __all__ = ["github_server"]  # the fixture, registered here until a conftest imp
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256))
 
 
-def operations(server: GitHubServer) -> list[str | None]:
-    return [r.operation for r in server.requests]
-
-
 def test_comment_is_created_by_the_bot_then_edited(github_server: GitHubServer) -> None:
     github_server.add_pull(7)
     pull = github_server.client().get_repo("owner/repo").get_pull(7)
@@ -75,7 +71,7 @@ def test_comment_list_link_header_is_githubs(github_server: GitHubServer) -> Non
     reply = requests.get(
         url,
         params={"per_page": 2, "page": 2},
-        headers={"Authorization": "token ghs_loopback_test_token"},
+        headers={"Authorization": f"token {github_server.token}"},
         timeout=5,
     )
 
@@ -132,6 +128,14 @@ def test_orphan_branch_flow_then_raw_file_is_served(github_server: GitHubServer)
         )
     assert github_server.file_at("ci-ml/plots", "README.md") == b"plots\n"
     assert [e.path for e in repo.create_git_tree([], tree).tree] == ["pr-7"]
+    git = [
+        (r.operation, r.path) for r in github_server.requests if r.operation != "git/create-tree"
+    ]
+    assert git[4:7] == [
+        ("git/update-ref", "/repos/owner/repo/git/refs/heads/ci-ml/plots"),
+        ("git/get-ref", "/repos/owner/repo/git/ref/heads/ci-ml/plots"),
+        (None, f"/owner/repo/raw/{second.sha}/pr-7/loss.png"),
+    ]
 
 
 def test_ref_update_that_is_not_a_fast_forward_is_rejected(github_server: GitHubServer) -> None:
@@ -257,7 +261,7 @@ def test_expired_artifact_is_gone(github_server: GitHubServer) -> None:
     artifact = github_server.add_artifact(run.id, "old", {"a": "b"}, expired=True)
     url = f"{github_server.api_url}/repos/owner/repo/actions/artifacts/{artifact.id}/zip"
 
-    reply = requests.get(url, headers={"Authorization": "token ghs_loopback_test_token"}, timeout=5)
+    reply = requests.get(url, headers={"Authorization": f"token {github_server.token}"}, timeout=5)
 
     assert (reply.status_code, reply.json()["message"]) == (410, "Artifact has expired")
 
@@ -277,7 +281,7 @@ def test_operation_missing_from_the_description_is_a_contract_error(
 ) -> None:
     reply = requests.get(
         f"{github_server.api_url}/repos/owner/repo/branches",
-        headers={"Authorization": "token ghs_loopback_test_token"},
+        headers={"Authorization": f"token {github_server.token}"},
         timeout=5,
     )
 
