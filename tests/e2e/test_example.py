@@ -4,6 +4,7 @@ rest, and the report (golden file) shows the diff with plots."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -76,6 +77,9 @@ def test_example_pull_request(
         "plan", "--json", "--base", "origin/main", "--cache", cache, cwd=pr, env=example_env
     )
     assert code == 0
+    planned = {s["name"]: s["will_run"] for s in json.loads(out)["stages"]}
+    assert planned == {"prepare": False, "featurize": False, "train": True, "evaluate": True}
+    assert json.loads(out)["runs_on"] == ["self-hosted", "linux", "gpu"]
     code, doc, err = run_json(pr, "--base", "origin/main", "--cache", cache, env=example_env)
     assert code == 0, err
     assert statuses(doc) == {
