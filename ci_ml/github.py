@@ -121,6 +121,17 @@ class GitHub:
             user_agent="ci-ml",
         )
         self._repo = self._gh.get_repo(ctx.repository)
+        # A lazily built GitRef PATCHes `/git/ref/...`, which GitHub does not serve
+        # (PyGithub#1647); a fetched one carries the right `/git/refs/...` URL.
+        eager = Github(
+            auth=Auth.Token(ctx.token),
+            base_url=ctx.api_url,
+            retry=retry,
+            seconds_between_requests=None,
+            seconds_between_writes=0.2,
+            user_agent="ci-ml",
+        )
+        self._refs = eager.get_repo(ctx.repository, lazy=True)
 
     # -- comments -----------------------------------------------------------------------
 
@@ -198,7 +209,7 @@ class GitHub:
                     if parent is None:
                         self._repo.create_git_ref(f"refs/heads/{branch}", commit.sha)
                     else:
-                        self._repo.get_git_ref(f"heads/{branch}").edit(commit.sha)
+                        self._refs.get_git_ref(f"heads/{branch}").edit(commit.sha)
                 except GithubException as e:
                     if e.status != 422 or attempt == 2:
                         raise

