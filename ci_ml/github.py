@@ -110,6 +110,7 @@ class GitHub:
 
         self.ctx = ctx
         retry = GithubRetry(total=retries, backoff_factor=1, secondary_rate_wait=secondary_wait)
+        self._retry = retry
         # lazy: objects are built from what we know, so no call is spent fetching the repo.
         self._gh = Github(
             auth=Auth.Token(ctx.token),
@@ -121,17 +122,21 @@ class GitHub:
             user_agent="ci-ml",
         )
         self._repo = self._gh.get_repo(ctx.repository)
-        # A lazily built GitRef PATCHes `/git/ref/...`, which GitHub does not serve
-        # (PyGithub#1647); a fetched one carries the right `/git/refs/...` URL.
+
+    def _eager_repo(self) -> Any:
+        """A repository object fetched for real. A lazily built GitRef PATCHes `/git/ref/...`,
+        which GitHub does not serve (PyGithub#1647); a fetched one has `/git/refs/...`."""
+        from github import Auth, Github
+
         eager = Github(
-            auth=Auth.Token(ctx.token),
-            base_url=ctx.api_url,
-            retry=retry,
+            auth=Auth.Token(self.ctx.token),
+            base_url=self.ctx.api_url,
+            retry=self._retry,
             seconds_between_requests=None,
             seconds_between_writes=0.2,
             user_agent="ci-ml",
         )
-        self._refs = eager.get_repo(ctx.repository, lazy=True)
+        return eager.get_repo(self.ctx.repository)
 
     # -- comments -----------------------------------------------------------------------
 
@@ -209,7 +214,7 @@ class GitHub:
                     if parent is None:
                         self._repo.create_git_ref(f"refs/heads/{branch}", commit.sha)
                     else:
-                        self._refs.get_git_ref(f"heads/{branch}").edit(commit.sha)
+                        self._eager_repo().get_git_ref(f"heads/{branch}").edit(commit.sha)
                 except GithubException as e:
                     if e.status != 422 or attempt == 2:
                         raise

@@ -1,0 +1,251 @@
+"""`ci-ml comment` against the GitHub contract server: every request and response is checked
+against GitHub's OpenAPI description (the fixture fails the test on any violation)."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+import requests
+
+from ci_ml.metrics import diff_metrics
+from ci_ml.report import PlotRef, Report, StageRow, report_to_dict
+from tests.helpers.github_server import (
+    READ_ONLY,
+    SECONDARY_RATE_LIMIT,
+    GitHubServer,
+    fake_sha,
+)
+from tests.helpers.gitrepo import read_github_output, run_cli
+
+HEAD = fake_sha("pr-7-head")
+
+
+def png() -> bytes:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(2, 1), dpi=50)
+    fig.add_subplot().plot([0, 1], [1, 0])
+    import io
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    return buffer.getvalue()
+
+
+def write_report(directory: Path, **changes: object) -> Report:
+    fields: dict[str, object] = {
+        "pipeline": "demo",
+        "base_label": "main",
+        "base_sha": fake_sha("base"),
+        "head_label": "working tree",
+        "head_sha": HEAD,
+        "stages": (StageRow(name="train", status="ran", why="param lr changed", duration_s=3.0),),
+        "metrics": tuple(diff_metrics({"m.json": {"acc": 0.9}}, {"m.json": {"acc": 0.95}}, {})),
+        "plots": (PlotRef(title="Loss", url="plots/loss.png"),),
+    }
+    fields.update(changes)
+    report = Report(**fields)  # type: ignore[arg-type]
+    (directory / "plots").mkdir(parents=True, exist_ok=True)
+    (directory / "plots/loss.png").write_bytes(png())
+    (directory / "report.json").write_text(json.dumps(report_to_dict(report)))
+    return report
+
+
+def event_file(tmp_path: Path, payload: dict[str, object]) -> str:
+    path = tmp_path / f"event-{len(list(tmp_path.glob('event-*')))}.json"
+    path.write_text(json.dumps(payload))
+    return str(path)
+
+
+def comment(
+    server: GitHubServer,
+    tmp_path: Path,
+    *args: str,
+    run_id: str = "100",
+    token: str | None = None,
+    event: dict[str, object] | None = None,
+) -> tuple[int, str]:
+    payload = event or {"pull_request": {"number": 7, "head": {"sha": HEAD}}}
+    env = {
+        **server.env(token),
+        "GITHUB_EVENT_PATH": event_file(tmp_path, payload),
+        "GITHUB_RUN_ID": run_id,
+        "GITHUB_WORKFLOW": "ci-ml",
+        "GITHUB_OUTPUT": str(tmp_path / "output"),
+    }
+    code, _out, err = run_cli(
+        "comment", "--report", str(tmp_path / "report"), *args, cwd=tmp_path, env=env
+    )
+    return code, err
+
+
+@pytest.fixture
+def pr(github_server: GitHubServer, tmp_path: Path) -> GitHubServer:
+    github_server.add_pull(7, head_sha=HEAD)
+    write_report(tmp_path / "report")
+    return github_server
+
+
+def bot_comments(server: GitHubServer, number: int = 7) -> list[str]:
+    return [c.body for c in server.comments_on(number) if c.user == "github-actions[bot]"]
+
+
+def test_creates_then_updates_one_comment_with_working_images(
+    pr: GitHubServer, tmp_path: Path
+) -> None:
+    pr.add_comments(7, 120)  # a busy PR: three pages of other people's comments
+    assert comment(pr, tmp_path)[0] == 0
+    write_report(
+        tmp_path / "report",
+        metrics=tuple(diff_metrics({"m.json": {"acc": 0.9}}, {"m.json": {"acc": 0.97}}, {})),
+    )
+    assert comment(pr, tmp_path, run_id="101")[0] == 0
+    [body] = bot_comments(pr)
+    assert "run=101" in body
+    assert "0.97" in body
+    assert [c.body for c in pr.comments_on(7) if c.user == "octocat"] == [
+        f"comment {i + 1}" for i in range(120)
+    ]
+    url = re.search(r"!\[Loss\]\(([^)]+)\)", body).group(1)  # type: ignore[union-attr]
+    assert url.startswith(f"{pr.server_url}/owner/repo/raw/")
+    image = requests.get(url, timeout=10)
+    assert image.status_code == 200
+    assert image.content == (tmp_path / "report/plots/loss.png").read_bytes()
+    conclusions = [run["conclusion"] for run in pr.check_runs.values()]
+    assert conclusions == ["success", "success"]
+    assert all(run["name"] == "ci-ml: demo" for run in pr.check_runs.values())
+
+
+def test_a_run_for_an_older_commit_does_not_overwrite(pr: GitHubServer, tmp_path: Path) -> None:
+    assert comment(pr, tmp_path)[0] == 0
+    before = bot_comments(pr)
+    pr.pulls[7].head_sha = fake_sha("pr-7-newer")  # the author pushed again meanwhile
+    write_report(tmp_path / "report", pipeline="stale")
+    code, err = comment(pr, tmp_path, run_id="99")
+    assert code == 0
+    assert "skipped" in err
+    assert bot_comments(pr) == before
+
+
+def test_read_only_token_leaves_the_report_as_an_artifact(pr: GitHubServer, tmp_path: Path) -> None:
+    pr.token_permissions["fork-token"] = READ_ONLY
+    code, err = comment(pr, tmp_path, token="fork-token")
+    assert code == 0
+    assert "upload it as the `ci-ml-report` artifact" in err
+    assert read_github_output(tmp_path / "output")["needs-artifact"] == "true"
+    assert pr.comments_on(7) == []
+
+
+def test_retries_after_a_502_and_a_secondary_rate_limit(pr: GitHubServer, tmp_path: Path) -> None:
+    pr.fail_next("POST", r"/issues/7/comments$", 502)
+    pr.fail_next("POST", r"/check-runs$", **SECONDARY_RATE_LIMIT)
+    assert comment(pr, tmp_path)[0] == 0
+    assert len(bot_comments(pr)) == 1
+    assert len(pr.check_runs) == 1
+    statuses = [
+        (r.method, r.path.split("/")[-1], r.status) for r in pr.requests if r.method == "POST"
+    ]
+    assert ("POST", "comments", 502) in statuses
+    assert ("POST", "check-runs", 403) in statuses
+
+
+def test_falls_back_to_a_commit_status_without_checks_permission(
+    pr: GitHubServer, tmp_path: Path
+) -> None:
+    pr.token_permissions["no-checks"] = {**pr.token_permissions[pr.token], "checks": "read"}
+    assert comment(pr, tmp_path, token="no-checks")[0] == 0
+    assert pr.check_runs == {}
+    assert [(s["state"], s["context"]) for s in pr.statuses] == [("success", "ci-ml: demo")]
+
+
+def test_gate_failure_fails_the_check(pr: GitHubServer, tmp_path: Path) -> None:
+    from ci_ml.metrics import MetricRule
+
+    deltas = diff_metrics(
+        {"m.json": {"acc": 0.9}}, {"m.json": {"acc": 0.5}}, {"acc": MetricRule(max_regression=0.01)}
+    )
+    write_report(tmp_path / "report", metrics=tuple(deltas))
+    assert comment(pr, tmp_path)[0] == 0
+    [run] = pr.check_runs.values()
+    assert run["conclusion"] == "failure"
+
+
+def test_a_huge_report_is_shrunk_below_the_comment_limit(pr: GitHubServer, tmp_path: Path) -> None:
+    stages = tuple(
+        StageRow(name=f"stage-{i}", status="failed", why="x" * 300, log_tail=("y" * 200,) * 50)
+        for i in range(300)
+    )
+    write_report(tmp_path / "report", stages=stages)
+    assert comment(pr, tmp_path)[0] == 0
+    [body] = bot_comments(pr)
+    assert len(body) <= 65_536
+    assert "Shortened to fit a comment" in body
+
+
+def test_workflow_run_takes_the_pr_from_the_event_and_re_renders_the_artifact(
+    github_server: GitHubServer, tmp_path: Path
+) -> None:
+    head = fake_sha("fork-head")
+    github_server.add_pull(9, head_sha=head, head_repo="someone/repo")
+    github_server.add_pull(10, head_sha=fake_sha("other"), head_repo="someone/repo")
+    hostile = write_report(tmp_path / "artifact", pipeline="<img src=x onerror=alert(1)> @octocat")
+    doc = report_to_dict(hostile)
+    doc["run_url"] = "https://evil.example/phish"
+    run = github_server.add_workflow_run(555, head_sha=head, event="pull_request", pull_numbers=[])
+    github_server.add_artifact(
+        run.id,
+        "ci-ml-report",
+        {
+            "report.json": json.dumps(doc),
+            "report.md": "<script>not posted</script> @everyone",
+            "plots/loss.png": (tmp_path / "artifact/plots/loss.png").read_bytes(),
+        },
+    )
+    event = {
+        "workflow_run": {
+            "id": 555,
+            "head_sha": head,
+            "head_repository": {"full_name": "someone/repo"},
+        }
+    }
+    code, err = comment(github_server, tmp_path, "--from-artifact", run_id="600", event=event)
+    assert code == 0, err
+    [body] = bot_comments(github_server, 9)
+    assert "<img" not in body.replace("`<img", "")
+    assert "@octocat" not in body.replace("`", "")
+    assert "not posted" not in body
+    assert "evil.example" not in body
+    assert "/actions/runs/600" in body
+    assert bot_comments(github_server, 10) == []
+
+
+def test_push_without_a_pr_can_comment_on_the_commit(
+    github_server: GitHubServer, tmp_path: Path
+) -> None:
+    sha = github_server.refs["refs/heads/main"]
+    write_report(tmp_path / "report")
+    env_event: dict[str, object] = {"ref": "refs/heads/main"}
+    github_server_env = {"GITHUB_SHA": sha}
+    code, _out, _err = run_cli(
+        "comment",
+        "--report",
+        str(tmp_path / "report"),
+        "--on-push",
+        "commit-comment",
+        "--image-branch",
+        "",
+        cwd=tmp_path,
+        env={
+            **github_server.env(),
+            **github_server_env,
+            "GITHUB_EVENT_PATH": event_file(tmp_path, env_event),
+        },
+    )
+    assert code == 0
+    assert len(github_server.commit_comments) == 1
