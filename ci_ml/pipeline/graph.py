@@ -136,23 +136,20 @@ def _describe_cycle(upstream: Mapping[str, tuple[str, ...]], stuck: set[str]) ->
 
 def downstream_closure(graph: Graph, roots: Iterable[str]) -> set[str]:
     """The given stages and every stage that reads their outputs, directly or not."""
-    seen: set[str] = set()
-    stack = list(roots)
-    while stack:
-        name = stack.pop()
-        if name not in seen:
-            seen.add(name)
-            stack.extend(graph.downstream[name])
-    return seen
+    return _closure(graph.downstream, roots)
 
 
 def upstream_closure(graph: Graph, roots: Iterable[str]) -> set[str]:
     """The given stages and every stage whose outputs they read, directly or not."""
+    return _closure(graph.upstream, roots)
+
+
+def _closure(edges: Mapping[str, tuple[str, ...]], roots: Iterable[str]) -> set[str]:
     seen: set[str] = set()
     stack = list(roots)
     while stack:
         name = stack.pop()
         if name not in seen:
             seen.add(name)
-            stack.extend(graph.upstream[name])
+            stack.extend(edges[name])
     return seen
