@@ -66,6 +66,15 @@ def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
     parser.set_defaults(run=run)
 
 
+def post_directory(directory: Path, env: Mapping[str, str]) -> int:
+    """`ci-ml report --comment`: post a report directory with the comment defaults."""
+    parser = argparse.ArgumentParser(add_help=False)
+    add_parser(parser.add_subparsers(), argparse.ArgumentParser(add_help=False))
+    args = parser.parse_args(["comment", "--report", str(directory)])
+    args.pipeline = None
+    return run(args, env)
+
+
 def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     event = gha.load_event(env)
     ctx = repo_context(env, token=args.token)

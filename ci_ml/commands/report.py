@@ -49,6 +49,11 @@ def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-fail", action="store_true", help="exit 0 even when a gate fails")
     parser.add_argument("--no-plots", action="store_true", help="skip drawing plots")
     parser.add_argument("--json", action="store_true", help="print the verdict and paths as JSON")
+    parser.add_argument(
+        "--comment",
+        action="store_true",
+        help="also post it to GitHub, as `ci-ml comment` does with its defaults",
+    )
     parser.set_defaults(run=run)
 
 
@@ -125,6 +130,10 @@ def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         print(json.dumps({"report": str(path), "verdict": result.state, "text": result.text}))
     else:
         print(path)
+    if args.comment:
+        from ci_ml.commands.comment import post_directory
+
+        post_directory(out, env)
     if result.state == "failed":
         gha.annotate("error", f"metric gate failed: {result.text}", env)
         log.error("metric gate failed: %s", result.text)

@@ -249,3 +249,30 @@ def test_push_without_a_pr_can_comment_on_the_commit(
     )
     assert code == 0
     assert len(github_server.commit_comments) == 1
+
+
+def test_report_comment_posts_what_report_wrote(
+    github_server: GitHubServer, tmp_path: Path
+) -> None:
+    from tests.helpers.gitrepo import GitRepo
+
+    repo = GitRepo.init(tmp_path / "repo")
+    repo.write(
+        {
+            "dvc.yaml": "stages:\n  a:\n    cmd: printf 'acc,1' > m.csv\n    metrics: [m.csv]\n",
+            ".gitignore": "m.csv\n",
+        },
+        commit="base",
+    )
+    head = repo.git("rev-parse", "HEAD")
+    github_server.add_pull(3, head_sha=head)
+    assert run_cli("run", "--all", cwd=repo.path)[0] == 0
+    env = {
+        **github_server.env(),
+        "GITHUB_EVENT_PATH": event_file(
+            tmp_path, {"pull_request": {"number": 3, "head": {"sha": head}}}
+        ),
+    }
+    code, _out, err = run_cli("report", "--base", "HEAD", "--comment", cwd=repo.path, env=env)
+    assert code == 0, err
+    assert len(bot_comments(github_server, 3)) == 1
