@@ -406,7 +406,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         default=None,
         help="the ci-ml executable (default: .venv/bin/ci-ml, else on PATH)",
     )
-    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results-plan.json")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=ROOT / "benchmarks" / "results-plan.json",
+        help="JSON results (default: benchmarks/results-plan.json)",
+    )
     return parser.parse_args(argv)
 
 

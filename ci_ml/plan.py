@@ -32,6 +32,7 @@ class Side:
     sha: str | None
     pipeline: Pipeline
     dep_ids: Mapping[str, str]
+    graph: Graph | None = None  # built by the reader already; built here when absent
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -92,8 +93,8 @@ def _dep_id(dep: str, graph: Graph, keys: Mapping[str, str], dep_ids: Mapping[st
 
 def plan(base: Side, head: Side) -> Plan:
     """Compare head with base, stage by stage."""
-    base_graph = build_graph(base.pipeline)
-    head_graph = build_graph(head.pipeline)
+    base_graph = base.graph or build_graph(base.pipeline)
+    head_graph = head.graph or build_graph(head.pipeline)
     base_keys = compute_keys(base.pipeline, base_graph, base.dep_ids, base.sha or "")
     head_keys = compute_keys(head.pipeline, head_graph, head.dep_ids, head.sha or "worktree")
     base_stages = {stage.name: stage for stage in base.pipeline.stages}

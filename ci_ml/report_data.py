@@ -163,4 +163,4 @@ def _read_at_commit(project: Project, sha: str, path: str) -> bytes | None:
     entry = project.git.ls_tree(sha, repo_path).get(repo_path)
     if entry is None:
         return None
-    return next(data for _, data in project.git.read_blobs([entry.object_id]))
+    return next(data for _, data in project.git.read_blobs([entry]))

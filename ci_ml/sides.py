@@ -12,7 +12,7 @@ import bisect
 import logging
 import os
 import posixpath
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,8 +23,8 @@ from ci_ml.config import CONFIG_FILE, OPTIONS, Settings, apply_settings, resolve
 from ci_ml.dvcignore import IgnoreRules
 from ci_ml.errors import ConfigError, PipelineError, UserError
 from ci_ml.fingerprint import combine_ids, file_digest
-from ci_ml.git import Git, TreeEntry, require_commit
-from ci_ml.pipeline.graph import build_graph
+from ci_ml.git import Git, require_commit
+from ci_ml.pipeline.graph import Graph, build_graph
 from ci_ml.pipeline.model import Pipeline
 from ci_ml.pipeline.parse import parse_pipeline
 from ci_ml.plan import Side
@@ -74,7 +74,7 @@ class Project:
 class _Tree:
     """The files of one side: git entries (repo-relative) plus how to read them."""
 
-    def __init__(self, project: Project, entries: dict[str, TreeEntry], worktree: bool) -> None:
+    def __init__(self, project: Project, entries: dict[str, str], worktree: bool) -> None:
         self.project = project
         self.entries = entries
         self.sorted_paths = sorted(entries)
@@ -89,9 +89,9 @@ class _Tree:
         entry = self.entries.get(self.project.to_repo(path))
         if entry is None:
             return None
-        if entry.object_id not in self._blobs:
-            self._blobs.update(self.project.git.read_blobs([entry.object_id]))
-        return self._blobs[entry.object_id].decode("utf-8")
+        if entry not in self._blobs:
+            self._blobs.update(self.project.git.read_blobs([entry]))
+        return self._blobs[entry].decode("utf-8")
 
     def under(self, repo_dir: str) -> list[str]:
         prefix = repo_dir + "/"
@@ -149,8 +149,9 @@ def read_side(
     pipeline = _parse(project, tree, label)
     if settings is not None:
         pipeline = apply_settings(pipeline, settings)
-    dep_ids = _dep_ids(project, tree, pipeline, strict=ref is None)
-    return Side(ref=label, sha=sha, pipeline=pipeline, dep_ids=dep_ids)
+    graph = build_graph(pipeline)
+    dep_ids = _dep_ids(project, tree, pipeline, graph, strict=ref is None)
+    return Side(ref=label, sha=sha, pipeline=pipeline, dep_ids=dep_ids, graph=graph)
 
 
 def _worktree(project: Project) -> _Tree:
@@ -160,23 +161,24 @@ def _worktree(project: Project) -> _Tree:
     for path in deleted:
         entries.pop(path, None)
     for path, blob in git.hash_worktree_files(modified).items():
-        entries[path] = TreeEntry(entries[path].mode, blob)
+        entries[path] = blob
     return _Tree(project, entries, worktree=True)
 
 
 def _parse(project: Project, tree: _Tree, label: str) -> Pipeline:
     ignore = IgnoreRules(
         (project.from_repo(p), tree.read(project.from_repo(p)) or "")
-        for p in tree.entries
-        if posixpath.basename(p) == ".dvcignore"
+        for p in _named(tree.entries, ".dvcignore")
     )
     files = [
         project.from_repo(p)
-        for p in tree.entries
-        if posixpath.basename(p) == PIPELINE_FILE and not ignore.is_ignored(project.from_repo(p))
+        for p in _named(tree.entries, PIPELINE_FILE)
+        if not ignore.is_ignored(project.from_repo(p))
     ]
-    if tree.worktree:
-        files += _untracked_pipeline_files(project, set(files), ignore)
+    # A new dvc.yaml at the root counts before `git add`; one further down, once git tracks
+    # it. Walking the whole tree for untracked files costs more than the rest of a plan.
+    if tree.worktree and PIPELINE_FILE not in files and (project.root / PIPELINE_FILE).is_file():
+        files.append(PIPELINE_FILE)
     if not files:
         if tree.read(CONFIG_FILE) is None:
             return Pipeline(stages=())
@@ -189,21 +191,26 @@ def _parse(project: Project, tree: _Tree, label: str) -> Pipeline:
         raise PipelineError(f"at {label}: {e}") from e
 
 
-def _untracked_pipeline_files(project: Project, known: set[str], ignore: IgnoreRules) -> list[str]:
-    spec = f":(glob){project.prefix + '/' if project.prefix else ''}**/{PIPELINE_FILE}"
-    found = []
-    for path in project.git.untracked([spec]):
-        rel = project.from_repo(path)
-        if rel not in known and not ignore.is_ignored(rel):
-            found.append(rel)
-    return found
+def _parents(path: str) -> Iterator[str]:
+    parent = posixpath.dirname(path)
+    while parent:
+        yield parent
+        parent = posixpath.dirname(parent)
 
 
-def _dep_ids(project: Project, tree: _Tree, pipeline: Pipeline, *, strict: bool) -> dict[str, str]:
+def _named(paths: Iterable[str], name: str) -> list[str]:
+    suffix = "/" + name
+    return [p for p in paths if p.endswith(suffix) or p == name]
+
+
+def _dep_ids(
+    project: Project, tree: _Tree, pipeline: Pipeline, graph: Graph, *, strict: bool
+) -> dict[str, str]:
     """Content ids of deps that no stage produces (and of dirs that hold outputs and more)."""
-    graph = build_graph(pipeline)
     out_paths = {out for stage in pipeline.stages for out in stage.out_paths}
     resolver = _DepResolver(project, tree, out_paths)
+    if tree.worktree:
+        resolver.list_untracked({dep for stage in pipeline.stages for dep in stage.deps})
     ids: dict[str, str] = {}
     for stage in pipeline.stages:
         for dep in stage.deps:
@@ -243,13 +250,28 @@ class _DepResolver:
         self.tree = tree
         self.out_paths = out_paths
         self.digests = DigestCache(project.root)
-        self._pointers: dict[str, Any] = {}
+        self._untracked: dict[str, list[str]] = {}
+
+    def list_untracked(self, deps: set[str]) -> None:
+        """Untracked, not ignored files in tracked directory deps, with one git call."""
+        dirs = {
+            self.project.to_repo(dep)
+            for dep in deps
+            if self.project.to_repo(dep) not in self.tree.entries
+            and self.tree.under(self.project.to_repo(dep))
+        }
+        if not dirs:
+            return
+        for path in self.project.git.untracked(sorted(dirs)):
+            for parent in _parents(path):
+                if parent in self._untracked or parent in dirs:
+                    self._untracked.setdefault(parent, []).append(path)
 
     def content_id(self, dep: str) -> str | None:
         repo_path = self.project.to_repo(dep)
         entry = self.tree.entries.get(repo_path)
         if entry is not None:
-            return "git:" + entry.object_id
+            return "git:" + entry
         inside = [p for p in self.tree.under(repo_path) if not self._is_output(p)]
         if inside:
             return self._git_dir_id(dep, repo_path, inside)
@@ -262,12 +284,10 @@ class _DepResolver:
         return _is_within_outputs(self.project.from_repo(repo_path), self.out_paths)
 
     def _git_dir_id(self, dep: str, repo_dir: str, paths: list[str]) -> str:
-        files = {
-            posixpath.relpath(p, repo_dir): "git:" + self.tree.entries[p].object_id for p in paths
-        }
+        files = {posixpath.relpath(p, repo_dir): "git:" + self.tree.entries[p] for p in paths}
         if self.tree.worktree:
             # Untracked, not ignored files count too: they are what the stage would read.
-            extra = [p for p in self.project.git.untracked([repo_dir]) if not self._is_output(p)]
+            extra = [p for p in self._untracked.get(repo_dir, []) if not self._is_output(p)]
             for path, digest in self._hash(
                 [self.project.root / self.project.from_repo(p) for p in extra]
             ):

@@ -10,18 +10,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ci_ml.errors import PipelineError
-from ci_ml.params import (
-    LineDict,
-    _BlockReader,
-    _Loader,
-    _Unsupported,
-    canonical_json,
-    flat_keys,
-    key_line,
-    load_yaml_text,
-    lookup,
-    parse_params_text,
-)
+from ci_ml.params import canonical_json, flat_keys, lookup, parse_params_text
+from ci_ml.yaml_load import _BlockReader, _Unsupported, load_yaml_text
+from ci_ml.yaml_schema import CoreSchemaLoader, LineDict, key_line
 
 
 @pytest.mark.parametrize(
@@ -218,7 +209,7 @@ def test_canonical_json_is_sorted_compact_and_total(value: Any, expected: str) -
 
 
 def _pyyaml(text: str) -> Any:
-    return yaml.load(text, Loader=_Loader)  # _Loader derives from SafeLoader
+    return yaml.load(text, Loader=CoreSchemaLoader)  # derives from SafeLoader
 
 
 def _lines(value: Any) -> Any:

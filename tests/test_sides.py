@@ -109,3 +109,13 @@ def test_status_compares_with_the_last_run(git_repo: GitRepo) -> None:
     assert run_cli("status", cwd=git_repo.path)[1] == "a      up to date\n"
     git_repo.write({"x.txt": "2"})
     assert run_cli("status", cwd=git_repo.path)[1] == "a      changed since the last run\n"
+
+
+def test_untracked_file_in_a_tracked_directory_dep_counts(git_repo: GitRepo) -> None:
+    git_repo.write({"dvc.yaml": STAGE.format(name="a", dep="src"), "src/x.py": "1"}, commit="b")
+    git_repo.write({"src/new.py": "2", "src/__pycache__/x.pyc": "ignored"})
+    git_repo.write({".gitignore": "__pycache__/\n"})
+    doc = plan_json(git_repo, "--base", "HEAD")
+    assert reasons(doc, "a") == ["dep src modified"]
+    (git_repo.path / "src/new.py").unlink()
+    assert plan_json(git_repo, "--base", "HEAD")["any_will_run"] is False

@@ -6,17 +6,9 @@ from typing import Any
 import pytest
 
 from ci_ml.errors import PipelineError
-from ci_ml.pipeline.interpolate import (
-    Context,
-    Layer,
-    Resolver,
-    Var,
-    foreach_members,
-    matrix_members,
-    parse_expr,
-    to_str,
-    unpack_args,
-)
+from ci_ml.pipeline.context import Context, Layer, Var
+from ci_ml.pipeline.expand import foreach_members, matrix_members
+from ci_ml.pipeline.interpolate import Resolver, parse_expr, to_str, unpack_args
 
 PARAMS = {
     "train": {"lr": 0.1, "epochs": 3, "layers": [8, 16], "name": "my run"},
