@@ -14,7 +14,8 @@ from typing import Any
 from ci_ml import gha
 from ci_ml.errors import UserError
 from ci_ml.github import GitHub, GitHubError, GitHubPermissionError, conclusion_of, repo_context
-from ci_ml.report import Report, ReportFormatError, render_report, report_from_dict, verdict
+from ci_ml.report import Report, render_report, verdict
+from ci_ml.report_json import ReportFormatError, report_from_dict
 from ci_ml.state import STATE_DIR
 
 log = logging.getLogger("ci_ml")

@@ -16,7 +16,7 @@ from ci_ml.errors import CiMlError
 from ci_ml.metrics import diff_metrics
 from ci_ml.pipeline.graph import build_graph
 from ci_ml.plan import compute_keys, plan
-from ci_ml.report import PlotRef, Report, render_report, report_to_dict, verdict
+from ci_ml.report import PlotRef, Report, render_report, verdict
 from ci_ml.report_data import (
     BaseFiles,
     base_metrics,
@@ -25,6 +25,7 @@ from ci_ml.report_data import (
     param_changes,
     stage_rows,
 )
+from ci_ml.report_json import report_to_dict
 from ci_ml.report_plots import draw_plots
 from ci_ml.state import STATE_DIR, read_run_summary
 

@@ -11,7 +11,8 @@ import pytest
 import requests
 
 from ci_ml.metrics import diff_metrics
-from ci_ml.report import PlotRef, Report, StageRow, report_to_dict
+from ci_ml.report import PlotRef, Report, StageRow
+from ci_ml.report_json import report_to_dict
 from tests.helpers.github_server import (
     READ_ONLY,
     SECONDARY_RATE_LIMIT,
