@@ -7,6 +7,7 @@ failures, 130 for Ctrl-C. A traceback is shown only with --debug.
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import os
 import sys
@@ -14,16 +15,30 @@ import traceback
 from collections.abc import Mapping, Sequence
 
 from ci_ml import __version__
-from ci_ml.commands import comment, dag, diff, gc, init, plan, pull, push, report, run, status
 from ci_ml.config import OPTIONS
 from ci_ml.errors import CiMlError
 
 log = logging.getLogger("ci_ml")
 
-COMMANDS = (plan, run, report, comment, diff, status, push, pull, gc, dag, init)
+# Command -> its one-line help. A command's module is imported only when that command runs
+# (or for --help), so `ci-ml plan` never pays for the report, GitHub or plotting code.
+COMMANDS = {
+    "plan": "show which stages changed, which are affected, and why",
+    "run": "run the stages that changed and restore the rest from the cache",
+    "report": "write the PR report (markdown and plots); fail when a metric gate fails",
+    "comment": "post the report: PR comment (updated in place), images, check run",
+    "diff": "show the metrics and params diff between base and head",
+    "status": "show stages whose inputs changed since the last local run",
+    "push": "upload results of runs that did not push",
+    "pull": "restore cached outputs of stages into the workspace",
+    "gc": "remove cache entries that no chosen ref needs (dry run by default)",
+    "dag": "print the stage graph",
+    "init": "write workflow templates and a starter ci-ml.yaml",
+}
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser; with `command`, only that subcommand's module is imported."""
     parser = argparse.ArgumentParser(
         prog="ci-ml",
         description="CI for ML pipelines: plan what a change touched, run only that, "
@@ -45,14 +60,19 @@ def build_parser() -> argparse.ArgumentParser:
                 f"--{option.name}", default=None, help=f"{option.help}; env {option.env_var}"
             )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for module in COMMANDS:
-        module.add_parser(sub, common)
+    for name, summary in COMMANDS.items():
+        if command is None or name == command:
+            importlib.import_module(f"ci_ml.commands.{name}").add_parser(sub, common)
+        else:
+            sub.add_parser(name, help=summary)
     return parser
 
 
 def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> int:
     env = os.environ if env is None else env
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    command = next((arg for arg in argv if not arg.startswith("-")), None)
+    parser = build_parser(command if command in COMMANDS else None)
     args = parser.parse_args(argv)
     _configure_logging(args.debug)
     try:
