@@ -317,7 +317,7 @@ class S3Store:
         with self._lock:
             if self._s3 is None:
                 with self._errors("connect to", self.bucket):
-                    self._s3 = _make_client(self._options)
+                    self._s3 = make_client(self._options)
             return self._s3
 
     def _unless_missing(self, action: str, name: str, call: Callable[[], T]) -> T | None:
@@ -360,7 +360,7 @@ class S3Store:
         return f"{text}: {hint}."
 
 
-def _make_client(options: ClientOptions) -> Any:
+def make_client(options: ClientOptions) -> Any:
     import boto3
     from botocore.config import Config
 

@@ -55,6 +55,21 @@ def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
         help="orphan branch for plot images (default: ci-ml-assets); empty: no images",
     )
     parser.add_argument(
+        "--image-store",
+        default="branch",
+        metavar="STORE",
+        help="where plot images go: `branch` (default: the --image-branch orphan branch; links "
+        "never expire and private repos stay private), `s3://BUCKET/PREFIX` (presigned links, "
+        "at most 7 days) or `none`",
+    )
+    parser.add_argument(
+        "--image-base-url",
+        default=None,
+        metavar="URL",
+        help="with an S3 image store: link images as URL/KEY (a CDN or public bucket) "
+        "instead of presigned URLs",
+    )
+    parser.add_argument(
         "--check-name", default=None, help="check run name (default: 'ci-ml: <pipeline>')"
     )
     parser.add_argument("--no-check", action="store_true", help="do not create a check run")
@@ -111,16 +126,16 @@ def _post(
     sha: str,
 ) -> int:
     report_id = f"{report.pipeline}-{gh.ctx.workflow}" if gh.ctx.workflow else report.pipeline
-    if images and args.image_branch:
+    urls: dict[str, str] = {}
+    if images and args.image_store != "none" and args.image_branch:
         folder = (
             f"{'pr-' + str(number) if number else 'commit'}/{sha[:12]}/{gh.ctx.run_id or 'local'}"
         )
-        urls = gh.publish_files(
-            {f"{folder}/{name}": data for name, data in images.items()},
-            branch=args.image_branch,
-            message=f"ci-ml plots for {sha[:12]}",
-        )
-        report = _link_images(report, {name: urls[f"{folder}/{name}"] for name in images})
+        named = {f"{folder}/{name}": data for name, data in images.items()}
+        published = _publish(gh, args, named, sha)
+        urls = {name: published[f"{folder}/{name}"] for name in images}
+    # A plot that was not published would be a broken link in the comment: leave it out.
+    report = _link_images(report, urls)
     body = render_report(report)
     if number is not None:
         outcome = gh.upsert_comment(
@@ -144,6 +159,26 @@ def _post(
         )
         log.info("%s set: %s", kind, conclusion_of(result.state))
     return 0
+
+
+def _publish(
+    gh: GitHub, args: argparse.Namespace, files: dict[str, bytes], sha: str
+) -> dict[str, str]:
+    if args.image_store.startswith("s3://"):
+        from ci_ml.cache.s3 import ClientOptions
+        from ci_ml.image_links import publish_to_s3
+
+        return publish_to_s3(
+            files,
+            url=args.image_store,
+            options=ClientOptions(),
+            public_base_url=args.image_base_url,
+        )
+    if args.image_store != "branch":
+        raise UserError(
+            f"--image-store {args.image_store!r}: use branch, s3://BUCKET/PREFIX or none."
+        )
+    return gh.publish_files(files, branch=args.image_branch, message=f"ci-ml plots for {sha[:12]}")
 
 
 def _default_dir(args: argparse.Namespace, env: Mapping[str, str]) -> Path:

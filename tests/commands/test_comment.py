@@ -20,6 +20,7 @@ from tests.helpers.github_server import (
     fake_sha,
 )
 from tests.helpers.gitrepo import read_github_output, run_cli
+from tests.helpers.moto_server import S3Bucket
 
 HEAD = fake_sha("pr-7-head")
 
@@ -277,3 +278,24 @@ def test_report_comment_posts_what_report_wrote(
     code, _out, err = run_cli("report", "--base", "HEAD", "--comment", cwd=repo.path, env=env)
     assert code == 0, err
     assert len(bot_comments(github_server, 3)) == 1
+
+
+def test_images_in_an_s3_bucket_with_presigned_links(
+    pr: GitHubServer, tmp_path: Path, s3_bucket: S3Bucket
+) -> None:
+    code, err = comment(pr, tmp_path, "--image-store", f"{s3_bucket.url}/plots")
+    assert code == 0, err
+    [body] = bot_comments(pr)
+    url = re.search(r"!\[Loss\]\(([^)]+)\)", body).group(1)  # type: ignore[union-attr]
+    assert "Signature=" in url
+    assert "expire" in err
+    image = requests.get(url, timeout=10)
+    assert image.status_code == 200
+    assert image.content == (tmp_path / "report/plots/loss.png").read_bytes()
+    assert "ci-ml-assets" not in [r.split("/")[-1] for r in pr.refs]
+
+
+def test_images_can_be_left_out(pr: GitHubServer, tmp_path: Path) -> None:
+    assert comment(pr, tmp_path, "--image-store", "none")[0] == 0
+    [body] = bot_comments(pr)
+    assert "### Plots" not in body
