@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from tests.helpers.action_docs import action_tables
@@ -13,7 +14,7 @@ def test_action_doc_embeds_the_inputs_and_outputs_of_action_yml() -> None:
 
 def test_every_doc_linked_from_the_readme_exists() -> None:
     readme = (DOCS.parent / "README.md").read_text(encoding="utf-8")
-    for line in readme.splitlines():
-        if "](docs/" in line:
-            target = line.split("](docs/", 1)[1].split(")", 1)[0]
-            assert (DOCS / target).is_file(), target
+    targets = re.findall(r"\]\(docs/([^)#]+)", readme)
+    assert len(targets) > 10
+    for target in targets:
+        assert (DOCS / target).is_file(), target
