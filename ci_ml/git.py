@@ -91,6 +91,18 @@ class Git:
             entries.setdefault(path, oid)
         return entries
 
+    def index_vs_commit(self, commit: str, prefix: str) -> list[tuple[str, str, str]]:
+        """(status, object id in `commit`, path) for each file where the index differs from
+        `commit`: A (only in the index), D (only in the commit), M or T (changed)."""
+        out = self.run("diff-index", "--cached", "-z", "--no-renames", commit, "--", prefix or ".")
+        records = out.decode("utf-8", "surrogateescape").split("\0")
+        changes = []
+        for meta, path in zip(records[0::2], records[1::2], strict=False):
+            if meta.startswith(":"):
+                _old_mode, _new_mode, old_oid, _new_oid, status = meta[1:].split(" ")
+                changes.append((status[0], old_oid, path))
+        return changes
+
     def worktree_changes(self, prefix: str) -> tuple[list[str], list[str]]:
         """Tracked files under `prefix` that differ from the index: (modified, deleted)."""
         args = ["status", "--porcelain=v2", "-z", "--untracked-files=no", "--no-renames"]

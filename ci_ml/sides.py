@@ -13,7 +13,7 @@ import logging
 import os
 import posixpath
 from collections.abc import Iterable, Iterator, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -137,43 +137,60 @@ def read_side(
     *,
     settings: Settings | None = None,
     label: str | None = None,
-    listing: Future[dict[str, str]] | None = None,
 ) -> Side:
-    """The side at commit `ref`, or the working tree when `ref` is None. `listing` is the
-    commit's files from `start_listing`, when the caller started it early."""
+    """The side at commit `ref`, or the working tree when `ref` is None."""
     git = project.git
     if ref is None:
-        tree = _worktree(project)
-        sha, label = git.head_sha(), WORKTREE
-    else:
-        sha = require_commit(git, ref, what="commit")
-        label = label or ref
-        entries = listing.result() if listing else git.ls_tree(sha, project.prefix)
-        tree = _Tree(project, entries, worktree=False)
+        with ThreadPoolExecutor(1) as pool:
+            changes = pool.submit(git.worktree_changes, project.prefix)
+            index = git.ls_index(project.prefix)
+            tree = _worktree_tree(project, index, changes.result())
+        return _side(project, tree, git.head_sha(), WORKTREE, settings)
+    sha = require_commit(git, ref, what="commit")
+    tree = _Tree(project, git.ls_tree(sha, project.prefix), worktree=False)
+    return _side(project, tree, sha, label or ref, settings)
+
+
+def read_worktree_and_base(
+    project: Project, base_sha: str, *, base_label: str, settings: Settings
+) -> tuple[Side, Side]:
+    """The working tree and a base commit, from one listing of the index: the base's files are
+    the index's, patched with what `git diff-index` says differs (cheap: git compares trees
+    by hash and skips whole unchanged directories), instead of a second listing of every file."""
+    git = project.git
+    with ThreadPoolExecutor(2) as pool:
+        changes = pool.submit(git.worktree_changes, project.prefix)
+        base_diff = pool.submit(git.index_vs_commit, base_sha, project.prefix)
+        index = git.ls_index(project.prefix)
+        head_tree = _worktree_tree(project, dict(index), changes.result())
+        for status, oid, path in base_diff.result():
+            if status == "A":
+                index.pop(path, None)
+            else:
+                index[path] = oid
+    head = _side(project, head_tree, git.head_sha(), WORKTREE, settings)
+    base = _side(project, _Tree(project, index, worktree=False), base_sha, base_label, None)
+    return head, base
+
+
+def _side(
+    project: Project, tree: _Tree, sha: str | None, label: str, settings: Settings | None
+) -> Side:
     pipeline = _parse(project, tree, label)
     if settings is not None:
         pipeline = apply_settings(pipeline, settings)
     graph = build_graph(pipeline)
-    dep_ids = _dep_ids(project, tree, pipeline, graph, strict=ref is None)
+    dep_ids = _dep_ids(project, tree, pipeline, graph, strict=tree.worktree)
     return Side(ref=label, sha=sha, pipeline=pipeline, dep_ids=dep_ids, graph=graph)
 
 
-def start_listing(project: Project, sha: str, pool: ThreadPoolExecutor) -> Future[dict[str, str]]:
-    """List a commit's files in the background (git runs while Python works on the head)."""
-    return pool.submit(project.git.ls_tree, sha, project.prefix)
-
-
-def _worktree(project: Project) -> _Tree:
-    git = project.git
-    # Both walk 100,000 files in a large repository: run them side by side.
-    with ThreadPoolExecutor(2) as pool:
-        changes = pool.submit(git.worktree_changes, project.prefix)
-        entries = git.ls_index(project.prefix)
-        modified, deleted = changes.result()
+def _worktree_tree(
+    project: Project, entries: dict[str, str], changes: tuple[list[str], list[str]]
+) -> _Tree:
+    modified, deleted = changes
     for path in deleted:
         entries.pop(path, None)
-    for path, blob in git.hash_worktree_files(modified).items():
-        entries[path] = blob
+    entries.update(project.git.hash_worktree_files(modified))
     return _Tree(project, entries, worktree=True)
 
 

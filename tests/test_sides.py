@@ -119,3 +119,30 @@ def test_untracked_file_in_a_tracked_directory_dep_counts(git_repo: GitRepo) -> 
     assert reasons(doc, "a") == ["dep src modified"]
     (git_repo.path / "src/new.py").unlink()
     assert plan_json(git_repo, "--base", "HEAD")["any_will_run"] is False
+
+
+def test_base_read_through_the_index_equals_the_commit(git_repo: GitRepo) -> None:
+    from ci_ml.config import Settings
+    from ci_ml.sides import read_worktree_and_base
+
+    stages = "stages:\n  a:\n    cmd: echo\n    deps: [src, a.txt]\n  b:\n    cmd: echo\n    deps: [src/x.py]\n"
+    git_repo.write(
+        {"dvc.yaml": stages, "src/x.py": "1", "src/y.py": "1", "src/old.py": "o", "a.txt": "a"},
+        commit="base",
+    )
+    base = git_repo.git("rev-parse", "HEAD")
+    git_repo.write(
+        {"src/x.py": "2", "src/new.py": "n", "src/old.py": None, "b.txt": "b"}, commit="head"
+    )
+    git_repo.write({"a.txt": "staged"})
+    git_repo.git("add", "a.txt")
+    git_repo.write({"src/y.py": "unstaged"})
+    project = Project.find(git_repo.path)
+    head, through_index = read_worktree_and_base(
+        project, base, base_label="base", settings=Settings()
+    )
+    direct = read_side(project, base, label="base")
+    assert through_index.dep_ids == direct.dep_ids
+    assert through_index.pipeline == direct.pipeline
+    assert head.dep_ids["src"] != direct.dep_ids["src"]
+    assert head.dep_ids["a.txt"] != direct.dep_ids["a.txt"]

@@ -17,7 +17,13 @@ from ci_ml.config import Settings
 from ci_ml.plan import Available, Plan, Side, apply_availability, plan
 from ci_ml.plan_output import plan_document, render_plan
 from ci_ml.refs import resolve_base
-from ci_ml.sides import Project, load_settings, open_project, read_side, start_listing
+from ci_ml.sides import (
+    Project,
+    load_settings,
+    open_project,
+    read_side,
+    read_worktree_and_base,
+)
 from ci_ml.state import STATE_DIR, read_last_run
 
 
@@ -80,10 +86,13 @@ def read_sides(args: argparse.Namespace, env: Mapping[str, str]) -> Sides:
         base_branch=settings.base_branch,
         head=head_ref or "HEAD",
     )
-    with ThreadPoolExecutor(1) as pool:
-        listing = start_listing(project, base.sha, pool)
+    if head_ref is None:
+        head_side, base_side = read_worktree_and_base(
+            project, base.sha, base_label=base.label, settings=settings
+        )
+    else:
         head_side = read_side(project, head_ref, settings=settings)
-        base_side = read_side(project, base.sha, label=base.label, listing=listing)
+        base_side = read_side(project, base.sha, label=base.label)
     return Sides(project, settings, base_side, head_side)
 
 
