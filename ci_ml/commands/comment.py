@@ -112,7 +112,8 @@ def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
             e,
             args.artifact,
         )
-        gha.set_outputs({"needs-artifact": "true"}, env) if env.get("GITHUB_OUTPUT") else None
+        if env.get("GITHUB_OUTPUT"):
+            gha.set_outputs({"needs-artifact": "true"}, env)
         return 0
 
 

@@ -124,9 +124,8 @@ def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     (out / "report.json").write_text(json.dumps(report_to_dict(report), indent=2), encoding="utf-8")
     gha.append_summary(body, env)
     result = verdict(report)
-    gha.set_outputs({"report-dir": str(out), "verdict": result.state}, env) if env.get(
-        "GITHUB_OUTPUT"
-    ) else None
+    if env.get("GITHUB_OUTPUT"):
+        gha.set_outputs({"report-dir": str(out), "verdict": result.state}, env)
     if args.json:
         print(json.dumps({"report": str(path), "verdict": result.state, "text": result.text}))
     else:

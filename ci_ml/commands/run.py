@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ci_ml import gha
+from ci_ml import markdown as md
 from ci_ml.cache_access import open_cache
 from ci_ml.commands.plan import add_side_flags, availability, make_plan
 from ci_ml.errors import StageFailed, UserError, did_you_mean
@@ -132,7 +133,7 @@ def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         )
     document = run_document(result, outcomes, store.url, options.overrides)
     print(json.dumps(document, indent=2) if args.json else render_outcomes(outcomes))
-    gha.append_summary(render_outcomes_markdown(outcomes), env) if not args.json else None
+    gha.append_summary(render_outcomes_markdown(outcomes), env)
     failed = [n for n, o in outcomes.items() if o.status == "failed"]
     if failed:
         for name in failed:
@@ -210,5 +211,6 @@ def render_outcomes(outcomes: Mapping[str, Outcome]) -> str:
 def render_outcomes_markdown(outcomes: Mapping[str, Outcome]) -> str:
     rows = ["| stage | status | detail |", "| --- | --- | --- |"]
     for name, o in outcomes.items():
-        rows.append(f"| `{name}` | {o.status} | {o.detail} |")
+        # Stage names and details come from the pull request: escaped like the report's.
+        rows.append(f"| {md.code(name)} | {o.status} | {md.text(o.detail) or '-'} |")
     return "### ci-ml run\n\n" + "\n".join(rows) + "\n"
