@@ -4,7 +4,8 @@ Usage: .venv/bin/python benchmarks/transfer.py [--big-gib 1] [--small-count 5000
        [--small-kib 20] [--repeat 3] [--out benchmarks/results-transfer.json]
 
 Two data sets (one big file; many small files in a directory), three operations each (push to
-an empty bucket, a second push with nothing changed, pull into an empty workspace), four tools.
+an empty bucket, a second push with nothing changed, pull into an empty workspace), four tools;
+for ci-ml also a second push that checks every object is still there (ci-ml itself does not).
 Every client runs in its own process under GNU time, so wall time, CPU time (user + sys of the
 client's process tree) and peak RSS are measured the same way for all of them, ci-ml included.
 Run it with ci-ml's interpreter: the moto server and ci-ml's side run on it. awscli, s5cmd and
@@ -951,8 +952,18 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--tools", default=",".join(TOOLS), help="comma-separated subset (default: all)"
     )
     parser.add_argument("--cases", default="big,small", help="big, small or both (default: both)")
-    parser.add_argument("--work", type=Path, default=ROOT / ".bench" / "transfer")
-    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results-transfer.json")
+    parser.add_argument(
+        "--work",
+        type=Path,
+        default=ROOT / ".bench" / "transfer",
+        help="work area: data, peers' venv, DVC repos (default: .bench/transfer)",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=ROOT / "benchmarks" / "results-transfer.json",
+        help="JSON results (default: benchmarks/results-transfer.json)",
+    )
     return parser.parse_args(argv)
 
 
