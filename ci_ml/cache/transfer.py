@@ -115,7 +115,12 @@ class Part:
 
 
 def hash_parts(path: Path, part_size: int) -> tuple[str, list[Part]]:
-    """The file's sha256 and its parts' sha256s, from a single read in 1 MiB chunks."""
+    """The file's sha256 and its parts' sha256s, from a single read in 1 MiB chunks.
+    (A file of one part has one digest: it is not hashed twice.)"""
+    size = path.stat().st_size
+    if size <= part_size:
+        digest = sha256_file(path)
+        return digest, [Part(1, 0, size, bytes.fromhex(digest))]
     full = hashlib.sha256()
     parts: list[Part] = []
     with path.open("rb") as f:

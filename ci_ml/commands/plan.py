@@ -8,11 +8,9 @@ from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ci_ml import gha
-from ci_ml.cache import CacheStore
-from ci_ml.cache_access import open_cache
 from ci_ml.config import Settings
 from ci_ml.plan import Available, Plan, Side, apply_availability, plan
 from ci_ml.plan_output import plan_document, render_plan
@@ -25,6 +23,9 @@ from ci_ml.sides import (
     read_worktree_and_base,
 )
 from ci_ml.state import STATE_DIR, read_last_run
+
+if TYPE_CHECKING:
+    from ci_ml.cache import CacheStore
 
 
 def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
@@ -133,6 +134,9 @@ def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     # and without any cache the static answer is the useful one.
     has_cache = bool(settings.cache) or (project.root / STATE_DIR / "cache").is_dir()
     if has_cache and not args.no_cache:
+        # Imported here: a plan without a cache never loads the cache code.
+        from ci_ml.cache_access import open_cache
+
         store = open_cache(project, settings, env, reading_only=True)
         found = availability(result, store, project.root, workspace=True)
         result = apply_availability(result, found)
