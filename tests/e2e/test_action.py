@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import requests
 
 from tests.helpers.action_runner import ActionResult, run_action
 from tests.helpers.github_server import GitHubServer
@@ -159,6 +161,18 @@ def test_pull_request_and_retrain_through_the_action(
     assert f"{github_server.server_url}/owner/repo/raw/" in body
     [check] = github_server.check_runs.values()
     assert (check["name"], check["conclusion"]) == ("ci-ml: pr", "success")
+    # A re-run of the workflow updates the same comment in place.
+    step(
+        {"command": "comment"},
+        pr,
+        runner_temp,
+        {**pr_env, "GITHUB_RUN_ID": "4"},
+        token=github_server.token,
+    )
+    [updated] = github_server.comments_on(7)
+    assert "run=4" in updated.body
+    image = re.search(r"!\[[^]]*\]\(([^)]+)\)", updated.body).group(1)  # type: ignore[union-attr]
+    assert requests.get(image, timeout=10).content.startswith(b"\x89PNG")
 
     # -- a manual retrain with param overrides ---------------------------------------------------
     dispatch_event = tmp_path / "dispatch.json"
