@@ -145,10 +145,10 @@ def read_side(
             changes = pool.submit(git.worktree_changes, project.prefix)
             index = git.ls_index(project.prefix)
             tree = _worktree_tree(project, index, changes.result())
-        return _side(project, tree, git.head_sha(), WORKTREE, settings)
+        return _side(project, tree, git.head_sha(), WORKTREE, settings=settings)
     sha = require_commit(git, ref, what="commit")
     tree = _Tree(project, git.ls_tree(sha, project.prefix), worktree=False)
-    return _side(project, tree, sha, label or ref, settings)
+    return _side(project, tree, sha, label or ref, settings=settings)
 
 
 def read_worktree_and_base(
@@ -168,15 +168,25 @@ def read_worktree_and_base(
                 index.pop(path, None)
             else:
                 index[path] = oid
-    head = _side(project, head_tree, git.head_sha(), WORKTREE, settings)
-    base = _side(project, _Tree(project, index, worktree=False), base_sha, base_label, None)
+    documents: dict[tuple[str, str], Any] = {}  # a dvc.yaml unchanged by the PR is read once
+    head = _side(
+        project, head_tree, git.head_sha(), WORKTREE, settings=settings, documents=documents
+    )
+    base_tree = _Tree(project, index, worktree=False)
+    base = _side(project, base_tree, base_sha, base_label, settings=None, documents=documents)
     return head, base
 
 
 def _side(
-    project: Project, tree: _Tree, sha: str | None, label: str, settings: Settings | None
+    project: Project,
+    tree: _Tree,
+    sha: str | None,
+    label: str,
+    *,
+    settings: Settings | None,
+    documents: dict[tuple[str, str], Any] | None = None,
 ) -> Side:
-    pipeline = _parse(project, tree, label)
+    pipeline = _parse(project, tree, label, {} if documents is None else documents)
     if settings is not None:
         pipeline = apply_settings(pipeline, settings)
     graph = build_graph(pipeline)
@@ -194,7 +204,9 @@ def _worktree_tree(
     return _Tree(project, entries, worktree=True)
 
 
-def _parse(project: Project, tree: _Tree, label: str) -> Pipeline:
+def _parse(
+    project: Project, tree: _Tree, label: str, documents: dict[tuple[str, str], Any]
+) -> Pipeline:
     found = _named(tree.entries, (PIPELINE_FILE, ".dvcignore"))
     ignore = IgnoreRules(
         (project.from_repo(p), tree.read(project.from_repo(p)) or "") for p in found[".dvcignore"]
@@ -213,7 +225,7 @@ def _parse(project: Project, tree: _Tree, label: str) -> Pipeline:
             return Pipeline(stages=())
         files = [CONFIG_FILE]
     try:
-        return parse_pipeline(tree.read, sorted(files))
+        return parse_pipeline(tree.read, sorted(files), documents=documents)
     except PipelineError as e:
         if label == WORKTREE:
             raise

@@ -16,7 +16,7 @@ from __future__ import annotations
 import gc
 import logging
 import posixpath
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, MutableMapping, Sequence
 from typing import Any
 
 from ci_ml.errors import PipelineError, did_you_mean
@@ -41,20 +41,33 @@ _CONFIG_TOP_KEYS = (
 )
 
 
-def parse_pipeline(read: Callable[[str], str | None], pipeline_files: Sequence[str]) -> Pipeline:
-    """Parse every pipeline file into one Pipeline; raises PipelineError naming file and stage."""
+def parse_pipeline(
+    read: Callable[[str], str | None],
+    pipeline_files: Sequence[str],
+    *,
+    documents: MutableMapping[tuple[str, str], Any] | None = None,
+) -> Pipeline:
+    """Parse every pipeline file into one Pipeline; raises PipelineError naming file and stage.
+
+    `documents` may be shared between calls (base and head): a pipeline file with the same
+    text on both sides is then read as YAML once. The documents are never modified.
+    """
     # A big pipeline makes 10^6 small objects, none of them cyclic garbage; the cyclic GC
     # would walk them again and again while they pile up (a quarter of a 10,000-stage parse).
     paused = gc.isenabled()
     gc.disable()
     try:
-        return _parse(read, pipeline_files)
+        return _parse(read, pipeline_files, {} if documents is None else documents)
     finally:
         if paused:
             gc.enable()
 
 
-def _parse(read: Callable[[str], str | None], pipeline_files: Sequence[str]) -> Pipeline:
+def _parse(
+    read: Callable[[str], str | None],
+    pipeline_files: Sequence[str],
+    documents: MutableMapping[tuple[str, str], Any],
+) -> Pipeline:
     files = ProjectFiles(read)
     stages: dict[str, Stage] = {}
     metrics: list[str] = []
@@ -62,7 +75,7 @@ def _parse(read: Callable[[str], str | None], pipeline_files: Sequence[str]) -> 
     top_params: list[str] = []
     for path in sorted({posixpath.normpath(p) for p in pipeline_files}):
         pf = pipeline_file(path)
-        doc = _load_document(files, pf)
+        doc = _load_document(files, pf, documents)
         ctx = default_context(files, pf)
         ctx = with_vars(files, ctx, doc.get("vars"), base=pf.dir, site=Site(path))
         for stage in file_stages(files, pf, ctx, doc.get("stages")):
@@ -86,11 +99,15 @@ def _parse(read: Callable[[str], str | None], pipeline_files: Sequence[str]) -> 
     )
 
 
-def _load_document(files: ProjectFiles, pf: PipelineFile) -> dict[str, Any]:
+def _load_document(
+    files: ProjectFiles, pf: PipelineFile, documents: MutableMapping[tuple[str, str], Any]
+) -> dict[str, Any]:
     text = files.read(pf.path)
     if text is None:
         raise PipelineError(f"{pf.path}: pipeline file not found. Create it or fix the path.")
-    doc = load_yaml_text(pf.path, text)
+    if (pf.path, text) not in documents:
+        documents[pf.path, text] = load_yaml_text(pf.path, text)
+    doc = documents[pf.path, text]
     if doc is None:
         return {}
     if not isinstance(doc, dict):
