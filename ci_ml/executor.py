@@ -31,7 +31,7 @@ from ci_ml.metrics_files import read_metrics_files
 from ci_ml.pending import save_pending
 from ci_ml.plan import Plan, StagePlan
 from ci_ml.proc import run_commands
-from ci_ml.state import read_last_run
+from ci_ml.state import outputs_current, read_last_run
 
 log = logging.getLogger("ci_ml")
 PROGRESS_MIN_BYTES = 16 << 20
@@ -118,7 +118,8 @@ def _restore_needed(run: _Run, stages: Mapping[str, StagePlan], to_run: set[str]
         for name in pending:
             done.add(name)
             stage_plan = stages[name]
-            if _is_current(run.root, stage_plan, last_run):
+            stage = stage_plan.stage
+            if outputs_current(run.root, name, stage_plan.key, stage.out_paths, last_run):
                 run.outcomes[name] = Outcome(
                     name, "current", "outputs in the workspace are current"
                 )
@@ -135,12 +136,6 @@ def _restore_needed(run: _Run, stages: Mapping[str, StagePlan], to_run: set[str]
                     raise CacheError(f"stage {name!r}: {missed} (--no-run-on-miss: not re-running)")
                 log.warning("stage %s: %s; it will run instead", name, missed)
                 extra.add(name)
-
-
-def _is_current(root: Path, stage_plan: StagePlan, last_run: Mapping[str, str]) -> bool:
-    if last_run.get(stage_plan.name) != stage_plan.key:
-        return False
-    return all((root / path).exists() for path in stage_plan.stage.out_paths)
 
 
 def _restore_one(run: _Run, stage_plan: StagePlan) -> str | None:

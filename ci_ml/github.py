@@ -9,11 +9,12 @@ or GitHubPermissionError for a 403 that means the token may not write (a fork's 
 from __future__ import annotations
 
 import base64
+import functools
 import io
 import logging
 import re
 import zipfile
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -123,9 +124,11 @@ class GitHub:
         )
         self._repo = self._gh.get_repo(ctx.repository)
 
+    @functools.cached_property
     def _eager_repo(self) -> Any:
-        """A repository object fetched for real. A lazily built GitRef PATCHes `/git/ref/...`,
-        which GitHub does not serve (PyGithub#1647); a fetched one has `/git/refs/...`."""
+        """A repository object fetched for real (once). A lazily built GitRef PATCHes
+        `/git/ref/...`, which GitHub does not serve (PyGithub#1647); a fetched one has
+        `/git/refs/...`."""
         from github import Auth, Github
 
         eager = Github(
@@ -214,7 +217,7 @@ class GitHub:
                     if parent is None:
                         self._repo.create_git_ref(f"refs/heads/{branch}", commit.sha)
                     else:
-                        self._eager_repo().get_git_ref(f"heads/{branch}").edit(commit.sha)
+                        self._eager_repo.get_git_ref(f"heads/{branch}").edit(commit.sha)
                 except GithubException as e:
                     if e.status != 422 or attempt == 2:
                         raise
@@ -337,7 +340,3 @@ def _unzip_limited(data: bytes) -> dict[str, bytes]:
 
 def conclusion_of(verdict_state: str) -> str:
     return {"passed": "success", "failed": "failure"}.get(verdict_state, "neutral")
-
-
-def short_list(items: Sequence[str]) -> str:
-    return ", ".join(items[:5]) + (f" and {len(items) - 5} more" if len(items) > 5 else "")

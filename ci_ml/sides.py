@@ -101,7 +101,9 @@ class _Tree:
         return self.sorted_paths[i:j]
 
 
-def open_project(path: str | None) -> Project:
+def open_project(args: Any, env: Mapping[str, str]) -> Project:
+    """The project of `-C/--pipeline`, else CI_ML_PIPELINE, else the current directory."""
+    path = getattr(args, "pipeline", None) or env.get("CI_ML_PIPELINE")
     start = Path(path) if path else Path.cwd()
     if not start.is_dir():
         raise UserError(f"pipeline directory {start} does not exist; fix -C/--pipeline.")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -78,6 +78,13 @@ def read_last_run(root: Path) -> dict[str, str]:
         return {}
     data = json.loads(path.read_text(encoding="utf-8"))
     return {str(k): str(v) for k, v in data.get("stages", {}).items()}
+
+
+def outputs_current(
+    root: Path, name: str, key: str, out_paths: Iterable[str], last_run: Mapping[str, str]
+) -> bool:
+    """The last local run left `name`'s outputs for `key`, and they are all still there."""
+    return last_run.get(name) == key and all((root / path).exists() for path in out_paths)
 
 
 def record_run(root: Path, keys: dict[str, str]) -> None:

@@ -4,6 +4,7 @@ a check run that can gate merges; fork PRs through an artifact and a `workflow_r
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import re
@@ -185,7 +186,7 @@ def _publish(
 def _default_dir(args: argparse.Namespace, env: Mapping[str, str]) -> Path:
     from ci_ml.sides import open_project
 
-    return open_project(args.pipeline or env.get("CI_ML_PIPELINE")).root / STATE_DIR / "report"
+    return open_project(args, env).root / STATE_DIR / "report"
 
 
 def _from_dir(directory: Path) -> tuple[Report, dict[str, bytes]]:
@@ -240,15 +241,11 @@ def _images(report: Report, read: Any) -> dict[str, bytes]:
 
 
 def _link_images(report: Report, urls: Mapping[str, str]) -> Report:
-    import dataclasses
-
     plots = tuple(dataclasses.replace(p, url=urls[p.url]) for p in report.plots if p.url in urls)
     return dataclasses.replace(report, plots=plots)
 
 
 def _with_run_url(report: Report, url: str | None) -> Report:
-    import dataclasses
-
     return dataclasses.replace(report, run_url=url)
 
 

@@ -22,7 +22,7 @@ from ci_ml.sides import (
     read_side,
     read_worktree_and_base,
 )
-from ci_ml.state import STATE_DIR, read_last_run
+from ci_ml.state import STATE_DIR, outputs_current, read_last_run
 
 if TYPE_CHECKING:
     from ci_ml.cache import CacheStore
@@ -76,7 +76,7 @@ class Sides:
 
 def read_sides(args: argparse.Namespace, env: Mapping[str, str]) -> Sides:
     """Both sides of the comparison: the base commit (from git objects) and head."""
-    project = open_project(args.pipeline or env.get("CI_ML_PIPELINE"))
+    project = open_project(args, env)
     settings = load_settings(project, env, args)
     head_ref = getattr(args, "head", None)
     base = resolve_base(
@@ -112,9 +112,7 @@ def availability(
     if workspace:
         last_run = read_last_run(root)
         for s in result.stages:
-            if last_run.get(s.name) == s.key and all(
-                (root / p).exists() for p in s.stage.out_paths
-            ):
+            if outputs_current(root, s.name, s.key, s.stage.out_paths, last_run):
                 found[s.key] = Available("workspace")
     if store is None:
         return found

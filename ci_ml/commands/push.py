@@ -28,7 +28,7 @@ def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
-    project = open_project(args.pipeline or env.get("CI_ML_PIPELINE"))
+    project = open_project(args, env)
     settings = load_settings(project, env, args)
     store = open_cache(project, settings, env)
     pushed, stale, present = [], [], []

@@ -92,7 +92,7 @@ def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         raise UserError("--jobs must be at least 1.")
     overrides = [parse_override(text) for text in args.set]
     if overrides:
-        apply_overrides(open_project(args.pipeline or env.get("CI_ML_PIPELINE")).root, overrides)
+        apply_overrides(open_project(args, env).root, overrides)
     if args.head:
         raise UserError(
             "ci-ml run works on the working tree; check out the commit instead of --head."
@@ -100,15 +100,10 @@ def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     project, settings, result = make_plan(args, env)
     store = open_cache(project, settings, env)
     result = _select(result, args.stages, force=args.force, everything=args.all)
-    forced = {s.name for s in result.stages if s.will_run} if args.force else set()
-    result = apply_availability(
-        result,
-        {
-            key: found
-            for key, found in availability(result, store, project.root, workspace=True).items()
-            if not any(s.key == key and s.name in forced for s in result.stages)
-        },
-    )
+    # A forced stage runs even where the cache or the workspace has its key.
+    forced = {s.key for s in result.stages if s.will_run} if args.force else set()
+    found = availability(result, store, project.root, workspace=True)
+    result = apply_availability(result, {k: v for k, v in found.items() if k not in forced})
     options = RunOptions(
         jobs=args.jobs,
         dry_run=args.dry_run,
@@ -121,6 +116,7 @@ def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         ref=env.get("GITHUB_REF") or None,
     )
     outcomes = execute(result, store, project.root, options, env)
+    document = run_document(result, outcomes, store.url, options.overrides)
     if not args.dry_run:
         done = {
             n: result.stage(n).key
@@ -128,10 +124,7 @@ def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
             if o.status in ("ran", "restored", "current")
         }
         record_run(project.root, done)
-        write_run_summary(
-            project.root, run_document(result, outcomes, store.url, options.overrides)
-        )
-    document = run_document(result, outcomes, store.url, options.overrides)
+        write_run_summary(project.root, document)
     print(json.dumps(document, indent=2) if args.json else render_outcomes(outcomes))
     gha.append_summary(render_outcomes_markdown(outcomes), env)
     failed = [n for n, o in outcomes.items() if o.status == "failed"]

@@ -26,7 +26,7 @@ def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
-    project = open_project(args.pipeline or env.get("CI_ML_PIPELINE"))
+    project = open_project(args, env)
     side = read_side(project, None, settings=load_settings(project, env, args))
     graph = build_graph(side.pipeline)
     keys = compute_keys(side.pipeline, graph, side.dep_ids, side.sha or "worktree")
