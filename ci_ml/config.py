@@ -14,13 +14,22 @@ from dataclasses import dataclass
 from typing import Any
 
 from ci_ml.errors import ConfigError, did_you_mean
-from ci_ml.metrics import MetricRule
-from ci_ml.pipeline.model import Pipeline, Stage, StageSettings
+from ci_ml.pipeline import Pipeline, Stage, StageSettings
 
 CONFIG_FILE = "ci-ml.yaml"
 STAGE_SETTING_KEYS = ("gpu", "runner", "timeout", "env")
 # DVC's keys are allowed in ci-ml.yaml when a project keeps its stages there.
 PIPELINE_KEYS = ("stages", "vars", "params", "metrics", "plots")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MetricRule:
+    """Per-metric settings from ci-ml.yaml's `metrics-config`."""
+
+    better: str | None = None  # "higher" or "lower"; None: guessed from the name
+    precision: int | None = None  # digits after the point when shown
+    max_regression: float | None = None  # a regression past this fails the gate
+    relative: bool = False  # max_regression is a fraction of the base value (`5%`)
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,7 +34,7 @@ from ci_ml.cache.transfer import run_parallel, sha256_file
 from ci_ml.errors import CacheError, CorruptObjectError
 
 if TYPE_CHECKING:
-    from ci_ml.cache import CacheStore
+    from ci_ml.cache.store import CacheStore
 
 HASH_WORKERS = max(2, os.cpu_count() or 2)
 

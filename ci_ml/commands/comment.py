@@ -12,11 +12,16 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ci_ml import gha
 from ci_ml.errors import UserError
-from ci_ml.github import GitHub, GitHubError, GitHubPermissionError, conclusion_of, repo_context
-from ci_ml.report import Report, render_report, verdict
-from ci_ml.report_json import ReportFormatError, report_from_dict
+from ci_ml.github import (
+    GitHub,
+    GitHubError,
+    GitHubPermissionError,
+    conclusion_of,
+    gha,
+    repo_context,
+)
+from ci_ml.report import Report, ReportFormatError, render_report, report_from_dict, verdict
 from ci_ml.state import STATE_DIR
 
 log = logging.getLogger("ci_ml")
@@ -167,8 +172,8 @@ def _publish(
     gh: GitHub, args: argparse.Namespace, files: dict[str, bytes], sha: str
 ) -> dict[str, str]:
     if args.image_store.startswith("s3://"):
-        from ci_ml.cache.s3 import ClientOptions
-        from ci_ml.image_links import publish_to_s3
+        from ci_ml.cache import ClientOptions
+        from ci_ml.report import publish_to_s3
 
         return publish_to_s3(
             files,
@@ -184,7 +189,7 @@ def _publish(
 
 
 def _default_dir(args: argparse.Namespace, env: Mapping[str, str]) -> Path:
-    from ci_ml.sides import open_project
+    from ci_ml.plan import open_project
 
     return open_project(args, env).root / STATE_DIR / "report"
 

@@ -7,8 +7,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from ci_ml.pipeline.graph import Graph, build_graph
-from ci_ml.sides import load_settings, open_project, read_side
+from ci_ml.pipeline import Graph, build_graph
+from ci_ml.plan import load_settings, open_project, read_side
 
 
 def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:

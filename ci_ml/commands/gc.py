@@ -7,13 +7,12 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ci_ml.cache_access import open_cache
+from ci_ml.cache import open_cache
 from ci_ml.errors import UserError
 from ci_ml.git import require_commit
-from ci_ml.pipeline.graph import build_graph
-from ci_ml.plan import compute_keys
-from ci_ml.refs import resolve_base
-from ci_ml.sides import Project, load_settings, open_project, read_side
+from ci_ml.github import resolve_base
+from ci_ml.pipeline import build_graph
+from ci_ml.plan import Project, compute_keys, load_settings, open_project, read_side
 
 
 def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:

@@ -10,17 +10,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ci_ml import gha
 from ci_ml.config import Settings
-from ci_ml.plan import Available, Plan, Side, apply_availability, plan
-from ci_ml.plan_output import plan_document, render_plan
-from ci_ml.refs import resolve_base
-from ci_ml.sides import (
+from ci_ml.github import gha, resolve_base
+from ci_ml.plan import (
+    Available,
+    Plan,
     Project,
+    Side,
+    apply_availability,
     load_settings,
     open_project,
+    plan,
+    plan_document,
     read_side,
     read_worktree_and_base,
+    render_plan,
 )
 from ci_ml.state import STATE_DIR, outputs_current, read_last_run
 
@@ -133,7 +137,7 @@ def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     has_cache = bool(settings.cache) or (project.root / STATE_DIR / "cache").is_dir()
     if has_cache and not args.no_cache:
         # Imported here: a plan without a cache never loads the cache code.
-        from ci_ml.cache_access import open_cache
+        from ci_ml.cache import open_cache
 
         store = open_cache(project, settings, env, reading_only=True)
         found = availability(result, store, project.root, workspace=True)

@@ -7,12 +7,10 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from ci_ml.cache.outputs import restore
-from ci_ml.cache_access import open_cache
+from ci_ml.cache import open_cache, restore
 from ci_ml.errors import CacheError, UserError, did_you_mean
-from ci_ml.pipeline.graph import build_graph
-from ci_ml.plan import compute_keys
-from ci_ml.sides import load_settings, open_project, read_side
+from ci_ml.pipeline import build_graph
+from ci_ml.plan import compute_keys, load_settings, open_project, read_side
 from ci_ml.state import record_run
 
 

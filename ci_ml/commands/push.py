@@ -7,11 +7,9 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from ci_ml.cache.outputs import snapshot
-from ci_ml.cache_access import open_cache
-from ci_ml.executor import push_manifest
-from ci_ml.pending import drop_pending, pending_manifests
-from ci_ml.sides import load_settings, open_project
+from ci_ml.cache import drop_pending, open_cache, pending_manifests, snapshot
+from ci_ml.plan import load_settings, open_project
+from ci_ml.run import push_manifest
 
 
 def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:

@@ -9,24 +9,27 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ci_ml import gha
-from ci_ml.cache_access import open_cache
+from ci_ml.cache import open_cache
 from ci_ml.commands.plan import add_side_flags, read_sides
 from ci_ml.errors import CiMlError
-from ci_ml.metrics import diff_metrics
-from ci_ml.pipeline.graph import build_graph
+from ci_ml.github import gha
+from ci_ml.pipeline import build_graph
 from ci_ml.plan import compute_keys, plan
-from ci_ml.report import PlotRef, Report, render_report, verdict
-from ci_ml.report_data import (
+from ci_ml.report import (
     BaseFiles,
+    PlotRef,
+    Report,
     base_metrics,
+    diff_metrics,
+    draw_plots,
     head_metrics,
-    metrics_files,
+    metrics_paths,
     param_changes,
+    render_report,
+    report_to_dict,
     stage_rows,
+    verdict,
 )
-from ci_ml.report_json import report_to_dict
-from ci_ml.report_plots import draw_plots
 from ci_ml.state import STATE_DIR, read_run_summary
 
 log = logging.getLogger("ci_ml")
@@ -74,7 +77,7 @@ def build_report(
         log.warning("cache unavailable, base values come from git only: %s", e)
         store = None
     files = BaseFiles(project, sides.base, base_keys, store)
-    paths = metrics_files(sides.head.pipeline)
+    paths = metrics_paths(sides.head.pipeline)
     base_values, notes = base_metrics(files, paths)
     deltas = diff_metrics(
         base_values, head_metrics(project.root, sides.head.pipeline), settings.metric_rules
@@ -91,6 +94,7 @@ def build_report(
             out,
             base_label=_label(result.base_ref, result.base_sha),
             head_label=_label(result.head_ref, result.head_sha),
+            rules=settings.metric_rules,
         )
         notes += plot_notes
     summary = summary if summary and summary.get("head", {}).get("sha") == result.head_sha else None

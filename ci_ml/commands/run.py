@@ -9,16 +9,14 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ci_ml import gha
-from ci_ml import markdown as md
-from ci_ml.cache_access import open_cache
+from ci_ml.cache import open_cache
 from ci_ml.commands.plan import add_side_flags, availability, make_plan
 from ci_ml.errors import StageFailed, UserError, did_you_mean
-from ci_ml.executor import Outcome, RunOptions, execute
-from ci_ml.overrides import apply_overrides, parse_override
-from ci_ml.pipeline.graph import downstream_closure, upstream_closure
-from ci_ml.plan import Plan, Reason, apply_availability
-from ci_ml.sides import open_project
+from ci_ml.github import gha
+from ci_ml.pipeline import downstream_closure, upstream_closure
+from ci_ml.plan import Plan, Reason, apply_availability, open_project
+from ci_ml.report import markdown as md
+from ci_ml.run import Outcome, RunOptions, apply_overrides, execute, parse_override
 from ci_ml.state import record_run, write_run_summary
 
 log = logging.getLogger("ci_ml")

@@ -7,9 +7,8 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from ci_ml.pipeline.graph import build_graph
-from ci_ml.plan import compute_keys
-from ci_ml.sides import load_settings, open_project, read_side
+from ci_ml.pipeline import build_graph
+from ci_ml.plan import compute_keys, load_settings, open_project, read_side
 from ci_ml.state import read_last_run
 
 

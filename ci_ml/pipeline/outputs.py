@@ -11,8 +11,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from ci_ml.errors import PipelineError, did_you_mean
-from ci_ml.params import canonical_json
 from ci_ml.pipeline.model import Out, OutKind
+from ci_ml.pipeline.params import canonical_json
 from ci_ml.pipeline.project_files import ProjectFiles
 from ci_ml.pipeline.schema import PipelineFile, Site, check_keys, field_entries
 from ci_ml.yaml_schema import key_line

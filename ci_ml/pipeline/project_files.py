@@ -14,8 +14,8 @@ from collections.abc import Callable
 from typing import Any
 
 from ci_ml.errors import PipelineError, did_you_mean
-from ci_ml.params import canonical_json, flat_keys, lookup, parse_params_text
 from ci_ml.pipeline.model import Param
+from ci_ml.pipeline.params import canonical_json, flat_keys, lookup, parse_params_text
 from ci_ml.pipeline.schema import Site
 
 _NOT_LOCAL = re.compile(r"/|[A-Za-z][A-Za-z0-9+.-]*://|[A-Za-z]:[\\/]")

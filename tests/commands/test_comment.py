@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 import requests
 
-from ci_ml.metrics import diff_metrics
-from ci_ml.report import PlotRef, Report, StageRow
-from ci_ml.report_json import report_to_dict
+from ci_ml.report.json_doc import report_to_dict
+from ci_ml.report.metrics import diff_metrics
+from ci_ml.report.render import PlotRef, Report, StageRow
 from tests.helpers.github_server import (
     READ_ONLY,
     SECONDARY_RATE_LIMIT,
@@ -167,7 +167,7 @@ def test_falls_back_to_a_commit_status_without_checks_permission(
 
 
 def test_gate_failure_fails_the_check(pr: GitHubServer, tmp_path: Path) -> None:
-    from ci_ml.metrics import MetricRule
+    from ci_ml.config import MetricRule
 
     deltas = diff_metrics(
         {"m.json": {"acc": 0.9}}, {"m.json": {"acc": 0.5}}, {"acc": MetricRule(max_regression=0.01)}

@@ -1,0 +1,179 @@
+"""Content ids of a side's deps: a file in git is its blob id (read from the index or tree:
+never re-hashed); a directory combines its files' ids; data tracked by a `.dvc` pointer is the
+hash the pointer records; anything else on disk is hashed once and remembered by stat
+signature (state.py).
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ci_ml.errors import PipelineError
+from ci_ml.pipeline import Graph, Pipeline
+from ci_ml.plan.keys import combine_ids, file_digest
+from ci_ml.plan.project import FileTree, Project
+from ci_ml.state import STATE_DIR, DigestCache
+
+
+def dep_content_ids(
+    project: Project, tree: FileTree, pipeline: Pipeline, graph: Graph, *, strict: bool
+) -> dict[str, str]:
+    """Content ids of deps that no stage produces (and of dirs that hold outputs and more)."""
+    out_paths = {out for stage in pipeline.stages for out in stage.out_paths}
+    resolver = _DepResolver(project, tree, out_paths)
+    if tree.worktree:
+        resolver.list_untracked({dep for stage in pipeline.stages for dep in stage.deps})
+    ids: dict[str, str] = {}
+    for stage in pipeline.stages:
+        for dep in stage.deps:
+            if dep in ids:
+                continue
+            if dep in graph.producers and is_within_outputs(dep, out_paths):
+                continue
+            content = resolver.content_id(dep)
+            if content is None:
+                if dep in graph.producers:
+                    continue
+                if strict:
+                    raise PipelineError(
+                        f"{stage.source}: stage {stage.name!r} depends on {dep!r}, which does "
+                        "not exist and which no stage produces. Create it, track it with git "
+                        "or DVC, or fix the stage's deps."
+                    )
+                content = "missing"
+            ids[dep] = content
+    return ids
+
+
+def is_within_outputs(dep: str, out_paths: set[str]) -> bool:
+    path = dep
+    while path and path not in (".", ".."):
+        if path in out_paths:
+            return True
+        path = posixpath.dirname(path)
+    return False
+
+
+class _DepResolver:
+    """Finds the content id of one dep path on one side."""
+
+    def __init__(self, project: Project, tree: FileTree, out_paths: set[str]) -> None:
+        self.project = project
+        self.tree = tree
+        self.out_paths = out_paths
+        self.digests = DigestCache(project.root)
+        self._untracked: dict[str, list[str]] = {}
+
+    def list_untracked(self, deps: set[str]) -> None:
+        """Untracked, not ignored files in tracked directory deps, with one git call."""
+        dirs = {
+            self.project.to_repo(dep)
+            for dep in deps
+            if self.project.to_repo(dep) not in self.tree.entries
+            and self.tree.under(self.project.to_repo(dep))
+        }
+        if not dirs:
+            return
+        for path in self.project.git.untracked(sorted(dirs)):
+            for parent in _parents(path):
+                if parent in self._untracked or parent in dirs:
+                    self._untracked.setdefault(parent, []).append(path)
+
+    def content_id(self, dep: str) -> str | None:
+        repo_path = self.project.to_repo(dep)
+        entry = self.tree.entries.get(repo_path)
+        if entry is not None:
+            return "git:" + entry
+        inside = [p for p in self.tree.under(repo_path) if not self._is_output(p)]
+        if inside:
+            return self._git_dir_id(dep, repo_path, inside)
+        pointer = self._pointer_id(dep)
+        if pointer is not None:
+            return pointer
+        return self._disk_id(dep)
+
+    def _is_output(self, repo_path: str) -> bool:
+        return is_within_outputs(self.project.from_repo(repo_path), self.out_paths)
+
+    def _git_dir_id(self, dep: str, repo_dir: str, paths: list[str]) -> str:
+        files = {posixpath.relpath(p, repo_dir): "git:" + self.tree.entries[p] for p in paths}
+        if self.tree.worktree:
+            # Untracked, not ignored files count too: they are what the stage would read.
+            extra = [p for p in self._untracked.get(repo_dir, []) if not self._is_output(p)]
+            for path, digest in self._hash(
+                [self.project.root / self.project.from_repo(p) for p in extra]
+            ):
+                files[posixpath.relpath(path.relative_to(self.project.root).as_posix(), dep)] = (
+                    digest
+                )
+        return combine_ids(files)
+
+    def _pointer_id(self, dep: str) -> str | None:
+        # DVC-tracked data: `data/raw.dvc` records the hash of `data/raw`; a file inside a
+        # tracked directory is identified by the directory's hash and its own path.
+        path = dep
+        while path and path not in (".", ".."):
+            text = self.tree.read(path + ".dvc")
+            if text is not None:
+                digest = _pointer_hash(path + ".dvc", text)
+                return f"dvc:{digest}" + ("" if path == dep else f":{posixpath.relpath(dep, path)}")
+            path = posixpath.dirname(path)
+        return None
+
+    def _disk_id(self, dep: str) -> str | None:
+        target = self.project.root / dep
+        if target.is_file():
+            return dict(self._hash([target]))[target]
+        if not target.is_dir():
+            return None
+        files = [
+            f
+            for f in _walk_files(target)
+            if not self._is_output(
+                self.project.to_repo(f.relative_to(self.project.root).as_posix())
+            )
+        ]
+        return combine_ids({f.relative_to(target).as_posix(): d for f, d in self._hash(files)})
+
+    def _hash(self, paths: Iterable[Path]) -> list[tuple[Path, str]]:
+        return sorted(self.digests.digests(paths, _digest).items())
+
+
+def _walk_files(top: Path) -> list[Path]:
+    files: list[Path] = []
+    for dirpath, dirnames, filenames in os.walk(top):
+        dirnames[:] = [d for d in dirnames if d not in (".git", STATE_DIR)]
+        files.extend(Path(dirpath) / name for name in filenames)
+    return files
+
+
+def _digest(path: Path, pool: Any) -> str:
+    return file_digest(path, pool=pool)
+
+
+def _pointer_hash(path: str, text: str) -> str:
+    try:
+        doc = yaml.safe_load(text)
+        out = doc["outs"][0]
+    except (yaml.YAMLError, KeyError, IndexError, TypeError) as e:
+        raise PipelineError(
+            f"{path}: not a valid DVC pointer file (expected `outs: [{{md5: ..., path: ...}}]`). "
+            "Regenerate it with `dvc add`."
+        ) from e
+    for field in ("md5", "sha256", "etag", "checksum"):
+        if out.get(field):
+            return f"{field}:{out[field]}"
+    raise PipelineError(f"{path}: the pointer records no hash; regenerate it with `dvc add`.")
+
+
+def _parents(path: str) -> Iterator[str]:
+    parent = posixpath.dirname(path)
+    while parent:
+        yield parent
+        parent = posixpath.dirname(parent)

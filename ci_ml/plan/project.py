@@ -1,0 +1,115 @@
+"""The project: the pipeline's root inside a git repository, its settings, and the files of
+one side (a commit's tree or the working tree)."""
+
+from __future__ import annotations
+
+import bisect
+import posixpath
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ci_ml.config import CONFIG_FILE, OPTIONS, Settings, resolve
+from ci_ml.errors import ConfigError, UserError
+from ci_ml.git import Git
+
+PIPELINE_FILE = "dvc.yaml"
+
+
+@dataclass(frozen=True, slots=True)
+class Project:
+    """The pipeline's root directory inside a git repository."""
+
+    root: Path
+    git: Git
+    prefix: str  # the root, relative to the repository's top level ('' when they match)
+
+    @classmethod
+    def find(cls, start: Path) -> Project:
+        """The nearest directory at or above `start` with ci-ml.yaml or `.dvc/`, else the
+        nearest with a dvc.yaml; the search stops at the repository's top level."""
+        git = Git.discover(start)
+        top = git.root.resolve()
+        candidates = [start.resolve(), *start.resolve().parents]
+        candidates = candidates[: candidates.index(top) + 1] if top in candidates else [top]
+        root = next(
+            (d for d in candidates if (d / CONFIG_FILE).is_file() or (d / ".dvc").is_dir()), None
+        )
+        root = root or next((d for d in candidates if (d / PIPELINE_FILE).is_file()), None)
+        if root is None:
+            raise UserError(
+                f"no pipeline found in {start} or above: add a dvc.yaml (DVC stage syntax) or a "
+                f"{CONFIG_FILE} with `stages:`, or run `ci-ml init`."
+            )
+        prefix = root.relative_to(top).as_posix()
+        return cls(root=root, git=git, prefix="" if prefix == "." else prefix)
+
+    def to_repo(self, path: str) -> str:
+        return posixpath.normpath(posixpath.join(self.prefix, path)) if self.prefix else path
+
+    def from_repo(self, path: str) -> str:
+        return posixpath.relpath(path, self.prefix) if self.prefix else path
+
+
+class FileTree:
+    """The files of one side: git entries (repo-relative) plus how to read them."""
+
+    def __init__(self, project: Project, entries: dict[str, str], worktree: bool) -> None:
+        self.project = project
+        self.entries = entries
+        self.sorted_paths = sorted(entries)
+        self.worktree = worktree
+        self._blobs: dict[str, bytes] = {}
+
+    def read(self, path: str) -> str | None:
+        """Text of a project-relative file on this side, or None when it does not exist."""
+        if self.worktree:
+            file = self.project.root / path
+            return file.read_text(encoding="utf-8") if file.is_file() else None
+        entry = self.entries.get(self.project.to_repo(path))
+        if entry is None:
+            return None
+        if entry not in self._blobs:
+            self._blobs.update(self.project.git.read_blobs([entry]))
+        return self._blobs[entry].decode("utf-8")
+
+    def under(self, repo_dir: str) -> list[str]:
+        prefix = repo_dir + "/"
+        i = bisect.bisect_left(self.sorted_paths, prefix)
+        j = bisect.bisect_left(self.sorted_paths, prefix + "\U0010ffff")
+        return self.sorted_paths[i:j]
+
+
+def open_project(args: Any, env: Mapping[str, str]) -> Project:
+    """The project of `-C/--pipeline`, else CI_ML_PIPELINE, else the current directory."""
+    path = getattr(args, "pipeline", None) or env.get("CI_ML_PIPELINE")
+    start = Path(path) if path else Path.cwd()
+    if not start.is_dir():
+        raise UserError(f"pipeline directory {start} does not exist; fix -C/--pipeline.")
+    return Project.find(start)
+
+
+def load_settings(project: Project, env: Mapping[str, str], args: Any) -> Settings:
+    """Settings from the working tree's ci-ml.yaml (if any), the environment and flags
+    (`args`: the parsed argparse namespace, whose option attributes are None when unset)."""
+    flags = {option.attr: getattr(args, option.attr, None) for option in OPTIONS}
+    path = project.root / CONFIG_FILE
+    doc: Any = None
+    if path.is_file():
+        doc = load_yaml(path.read_text(encoding="utf-8"), CONFIG_FILE)
+        if doc is not None and not isinstance(doc, Mapping):
+            raise ConfigError(f"{CONFIG_FILE}: expected a mapping of settings at the top level.")
+    return resolve(doc, env, flags)
+
+
+def load_yaml(text: str, source: str) -> Any:
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source
+        problem = getattr(e, "problem", None) or str(e)
+        raise ConfigError(f"{where}: malformed YAML: {problem}. Fix the syntax and retry.") from e

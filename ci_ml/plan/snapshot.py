@@ -1,0 +1,131 @@
+"""Read one side of a comparison: the pipeline and its deps' content ids, at a commit (from
+git objects, no checkout) or in the working tree (content ids: content_ids.py).
+"""
+
+from __future__ import annotations
+
+import posixpath
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from ci_ml.config import CONFIG_FILE, Settings, apply_settings
+from ci_ml.errors import PipelineError
+from ci_ml.git import require_commit
+from ci_ml.pipeline import IgnoreRules, Pipeline, build_graph, parse_pipeline
+from ci_ml.plan.content_ids import dep_content_ids
+from ci_ml.plan.planner import Side
+from ci_ml.plan.project import PIPELINE_FILE, FileTree, Project
+
+WORKTREE = "working tree"
+
+
+def read_side(
+    project: Project,
+    ref: str | None,
+    *,
+    settings: Settings | None = None,
+    label: str | None = None,
+) -> Side:
+    """The side at commit `ref`, or the working tree when `ref` is None."""
+    git = project.git
+    if ref is None:
+        with ThreadPoolExecutor(1) as pool:
+            changes = pool.submit(git.worktree_changes, project.prefix)
+            index = git.ls_index(project.prefix)
+            tree = _worktree_tree(project, index, changes.result())
+        return _side(project, tree, git.head_sha(), WORKTREE, settings=settings)
+    sha = require_commit(git, ref, what="commit")
+    tree = FileTree(project, git.ls_tree(sha, project.prefix), worktree=False)
+    return _side(project, tree, sha, label or ref, settings=settings)
+
+
+def read_worktree_and_base(
+    project: Project, base_sha: str, *, base_label: str, settings: Settings
+) -> tuple[Side, Side]:
+    """The working tree and a base commit, from one listing of the index: the base's files are
+    the index's, patched with what `git diff-index` says differs (cheap: git compares trees
+    by hash and skips whole unchanged directories), instead of a second listing of every file."""
+    git = project.git
+    with ThreadPoolExecutor(2) as pool:
+        changes = pool.submit(git.worktree_changes, project.prefix)
+        base_diff = pool.submit(git.index_vs_commit, base_sha, project.prefix)
+        index = git.ls_index(project.prefix)
+        head_tree = _worktree_tree(project, dict(index), changes.result())
+        for status, oid, path in base_diff.result():
+            if status == "A":
+                index.pop(path, None)
+            else:
+                index[path] = oid
+    documents: dict[tuple[str, str], Any] = {}  # a dvc.yaml unchanged by the PR is read once
+    head = _side(
+        project, head_tree, git.head_sha(), WORKTREE, settings=settings, documents=documents
+    )
+    base_tree = FileTree(project, index, worktree=False)
+    base = _side(project, base_tree, base_sha, base_label, settings=None, documents=documents)
+    return head, base
+
+
+def _side(
+    project: Project,
+    tree: FileTree,
+    sha: str | None,
+    label: str,
+    *,
+    settings: Settings | None,
+    documents: dict[tuple[str, str], Any] | None = None,
+) -> Side:
+    pipeline = _parse(project, tree, label, {} if documents is None else documents)
+    if settings is not None:
+        pipeline = apply_settings(pipeline, settings)
+    graph = build_graph(pipeline)
+    dep_ids = dep_content_ids(project, tree, pipeline, graph, strict=tree.worktree)
+    return Side(ref=label, sha=sha, pipeline=pipeline, dep_ids=dep_ids, graph=graph)
+
+
+def _worktree_tree(
+    project: Project, entries: dict[str, str], changes: tuple[list[str], list[str]]
+) -> FileTree:
+    modified, deleted = changes
+    for path in deleted:
+        entries.pop(path, None)
+    entries.update(project.git.hash_worktree_files(modified))
+    return FileTree(project, entries, worktree=True)
+
+
+def _parse(
+    project: Project, tree: FileTree, label: str, documents: dict[tuple[str, str], Any]
+) -> Pipeline:
+    found = _named(tree.entries, (PIPELINE_FILE, ".dvcignore"))
+    ignore = IgnoreRules(
+        (project.from_repo(p), tree.read(project.from_repo(p)) or "") for p in found[".dvcignore"]
+    )
+    files = [
+        project.from_repo(p)
+        for p in found[PIPELINE_FILE]
+        if not ignore.is_ignored(project.from_repo(p))
+    ]
+    # A new dvc.yaml at the root counts before `git add`; one further down, once git tracks
+    # it. Walking the whole tree for untracked files costs more than the rest of a plan.
+    if tree.worktree and PIPELINE_FILE not in files and (project.root / PIPELINE_FILE).is_file():
+        files.append(PIPELINE_FILE)
+    if not files:
+        if tree.read(CONFIG_FILE) is None:
+            return Pipeline(stages=())
+        files = [CONFIG_FILE]
+    try:
+        return parse_pipeline(tree.read, sorted(files), documents=documents)
+    except PipelineError as e:
+        if label == WORKTREE:
+            raise
+        raise PipelineError(f"at {label}: {e}") from e
+
+
+def _named(paths: Iterable[str], names: tuple[str, ...]) -> dict[str, list[str]]:
+    """The paths whose file name is one of `names`, by name (one pass over the listing)."""
+    suffixes = tuple("/" + name for name in names)
+    found: dict[str, list[str]] = {name: [] for name in names}
+    for path in paths:
+        if path.endswith(suffixes) or path in found:
+            found[posixpath.basename(path)].append(path)
+    return found

@@ -1,0 +1,38 @@
+"""The report: metric and param diffs, plots, the markdown comment and report.json."""
+
+from __future__ import annotations
+
+from ci_ml.report.data import (
+    BaseFiles,
+    base_metrics,
+    head_metrics,
+    metrics_paths,
+    param_changes,
+    stage_rows,
+)
+from ci_ml.report.figures import draw_plots
+from ci_ml.report.image_links import publish_to_s3
+from ci_ml.report.json_doc import ReportFormatError, report_from_dict, report_to_dict
+from ci_ml.report.metrics import diff_metrics
+from ci_ml.report.metrics_files import read_metrics_files
+from ci_ml.report.render import PlotRef, Report, render_report, verdict
+
+__all__ = [
+    "BaseFiles",
+    "PlotRef",
+    "Report",
+    "ReportFormatError",
+    "base_metrics",
+    "diff_metrics",
+    "draw_plots",
+    "head_metrics",
+    "metrics_paths",
+    "param_changes",
+    "publish_to_s3",
+    "read_metrics_files",
+    "render_report",
+    "report_from_dict",
+    "report_to_dict",
+    "stage_rows",
+    "verdict",
+]

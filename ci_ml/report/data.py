@@ -1,0 +1,165 @@
+"""Gather what the report shows: metrics and params on both sides, stage outcomes, plot data.
+
+Base metrics come from the cache entry of the base side's stage (so base never re-runs), else
+from the file committed at the base commit, else they are missing with a note saying why.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ci_ml.cache import CacheHit, CacheStore
+from ci_ml.errors import CiMlError
+from ci_ml.pipeline import Pipeline, Stage
+from ci_ml.plan import Plan, Project, Side, param_label
+from ci_ml.report.metrics import Scalar, flatten, parse_metrics_text
+from ci_ml.report.render import ParamChange, StageRow
+
+log = logging.getLogger("ci_ml")
+
+
+@dataclass(frozen=True, slots=True)
+class BaseFiles:
+    """Reads files as they were on the base side: cache entry first, then git."""
+
+    project: Project
+    base: Side
+    base_keys: Mapping[str, str]  # base stage name -> key
+    store: CacheStore | None
+
+    def read(self, path: str) -> tuple[bytes | None, str]:
+        """The bytes of `path` on base and where they came from (or why they are missing)."""
+        producer = _producer(self.base.pipeline, path)
+        if producer is not None and self.store is not None:
+            hit = self.store.get_manifest(self.base_keys[producer.name])
+            if hit is not None:
+                data = _file_from_entry(self.store, hit, path)
+                if data is not None:
+                    return data, f"cache entry of {producer.name} at base"
+        if self.base.sha is not None:
+            data = _read_at_commit(self.project, self.base.sha, path)
+            if data is not None:
+                return data, "committed at base"
+        why = "no cache entry for its stage at base and not committed there"
+        return None, why if producer is not None else "not in the base pipeline or commit"
+
+
+def metrics_paths(pipeline: Pipeline) -> list[str]:
+    paths = {out.path for s in pipeline.stages for out in s.outs if out.kind == "metrics"}
+    return sorted(paths | set(pipeline.metrics))
+
+
+def head_metrics(root: Path, pipeline: Pipeline) -> dict[str, dict[str, Scalar]]:
+    found = {}
+    for path in metrics_paths(pipeline):
+        file = root / path
+        if file.is_file():
+            found[path] = flatten(parse_metrics_text(path, file.read_text(encoding="utf-8")))
+    return found
+
+
+def base_metrics(
+    files: BaseFiles, paths: list[str]
+) -> tuple[dict[str, dict[str, Scalar]], list[str]]:
+    """Base values per metrics file, and a note for each file whose base is missing."""
+    found: dict[str, dict[str, Scalar]] = {}
+    notes = []
+    for path in paths:
+        data, source = files.read(path)
+        if data is None:
+            notes.append(f"base metrics of {path}: missing ({source})")
+            continue
+        try:
+            found[path] = flatten(parse_metrics_text(path, data.decode("utf-8", "replace")))
+        except CiMlError as e:
+            notes.append(f"base metrics of {path}: unreadable ({e})")
+    return found, notes
+
+
+def param_changes(base: Pipeline, head: Pipeline) -> list[ParamChange]:
+    """Every referenced param whose value differs between base and head."""
+    before = {(p.file, p.key): p.value for s in base.stages for p in s.params}
+    after = {(p.file, p.key): p.value for s in head.stages for p in s.params}
+    changes = []
+    for ref in sorted(before.keys() | after.keys(), key=lambda r: (r[0], r[1] or "")):
+        old, new = before.get(ref), after.get(ref)
+        if old == new:
+            continue
+        changes.append(ParamChange(name=param_label(*ref), base=_shown(old), head=_shown(new)))
+    return changes
+
+
+def stage_rows(plan: Plan, run_summary: Mapping[str, Any] | None) -> list[StageRow]:
+    """Outcomes of the last run of this head, else what the plan says would happen."""
+    outcomes = {}
+    if run_summary and run_summary.get("head", {}).get("sha") == plan.head_sha:
+        outcomes = {s["name"]: s for s in run_summary.get("stages", [])}
+    rows = []
+    for stage_plan in plan.stages:
+        reasons = "; ".join(r.text for r in stage_plan.reasons)
+        outcome = outcomes.get(stage_plan.name)
+        if outcome is None:
+            status = "will run" if stage_plan.will_run else "unchanged"
+            rows.append(StageRow(name=stage_plan.name, status=status, why=reasons))
+            continue
+        rows.append(
+            StageRow(
+                name=stage_plan.name,
+                status=str(outcome["status"]),
+                why=str(outcome.get("detail") or "") if outcome["status"] != "ran" else reasons,
+                duration_s=float(outcome.get("duration_s") or 0) or None,
+                runner=outcome.get("runner"),
+                gpu=outcome.get("gpu"),
+                log_tail=tuple(outcome.get("log_tail") or ()),
+            )
+        )
+    return rows
+
+
+def _shown(value_json: str | None) -> str | None:
+    if value_json is None:
+        return None
+    value = json.loads(value_json)
+    return value if isinstance(value, str) else value_json
+
+
+def _producer(pipeline: Pipeline, path: str) -> Stage | None:
+    for stage in pipeline.stages:
+        for out in stage.out_paths:
+            if path == out or path.startswith(out.rstrip("/") + "/"):
+                return stage
+    return None
+
+
+def _file_from_entry(store: CacheStore, hit: CacheHit, path: str) -> bytes | None:
+    digest = None
+    for out in hit.manifest.outputs:
+        if out.path == path and out.type == "file":
+            digest = out.digest
+        elif out.type == "dir" and path.startswith(out.path + "/"):
+            rel = path[len(out.path) + 1 :]
+            digest = next((f.digest for f in out.files if f.path == rel), None)
+    if digest is None:
+        return None
+    with tempfile.TemporaryDirectory(prefix="ci-ml-base-") as tmp:
+        dest = Path(tmp) / "file"
+        try:
+            store.get_objects({digest: dest}, area=hit.area)
+        except CiMlError as e:
+            log.warning("base copy of %s from the cache is unusable: %s", path, e)
+            return None
+        return dest.read_bytes()
+
+
+def _read_at_commit(project: Project, sha: str, path: str) -> bytes | None:
+    repo_path = project.to_repo(path)
+    entry = project.git.ls_tree(sha, repo_path).get(repo_path)
+    if entry is None:
+        return None
+    return next(data for _, data in project.git.read_blobs([entry]))

@@ -1,0 +1,135 @@
+from __future__ import annotations
+
+import dataclasses
+
+from ci_ml.config import MetricRule
+from ci_ml.report.metrics import diff_metrics
+from ci_ml.report.render import (
+    COMMENT_LIMIT,
+    ParamChange,
+    PlotRef,
+    Report,
+    StageRow,
+    render_report,
+    verdict,
+)
+
+HOSTILE = "@octocat <img src=x onerror=alert(1)> | #1 [x](https://evil)\nnext"
+
+
+def report(**changes: object) -> Report:
+    base = Report(
+        pipeline="demo",
+        base_label="main",
+        base_sha="a" * 40,
+        head_label="feature",
+        head_sha="b" * 40,
+        stages=(
+            StageRow(
+                name="train", status="ran", why="param lr changed: 0.1 -> 0.2", duration_s=12.5
+            ),
+            StageRow(name="prepare", status="restored", why="restored from cache", duration_s=90.0),
+        ),
+        metrics=tuple(diff_metrics({"m.json": {"acc": 0.9}}, {"m.json": {"acc": 0.95}}, {})),
+        params=(ParamChange(name="lr", base="0.1", head="0.2"),),
+    )
+    return dataclasses.replace(base, **changes)  # type: ignore[arg-type]
+
+
+def test_verdict_line_counts_stages_and_saved_time() -> None:
+    body = render_report(report())
+    assert (
+        "✅ **All metric gates passed**  \n1 stage ran, 1 restored from cache (≈ 1 min 30 s of compute saved)."
+        in body
+    )
+
+
+def test_gate_failure_is_the_verdict() -> None:
+    deltas = diff_metrics(
+        {"m.json": {"acc": 0.9}}, {"m.json": {"acc": 0.8}}, {"acc": MetricRule(max_regression=0.01)}
+    )
+    r = report(metrics=tuple(deltas))
+    assert verdict(r).state == "failed"
+    assert "❌ **Metric gate failed**: acc dropped by 0\\.1" not in render_report(r)
+    assert "❌ **Metric gate failed**: acc dropped by 0.1 (allowed: 0.01)" in render_report(r)
+
+
+def test_no_base_is_neutral() -> None:
+    deltas = diff_metrics({}, {"m.json": {"acc": 0.8}}, {})
+    assert verdict(report(metrics=tuple(deltas))).state == "no-base"
+
+
+def test_hostile_names_stay_inert() -> None:
+    deltas = diff_metrics({"m.json": {HOSTILE: 1}}, {"m.json": {HOSTILE: "<b>2</b>"}}, {})
+    r = report(
+        pipeline=HOSTILE,
+        stages=(
+            StageRow(
+                name=HOSTILE, status="failed", why=HOSTILE, log_tail=(HOSTILE, "```", "@here")
+            ),
+        ),
+        metrics=tuple(deltas),
+        params=(ParamChange(name=HOSTILE, base=HOSTILE, head=None),),
+        plots=(PlotRef(title=HOSTILE, url="plots/a.png"),),
+        notes=(HOSTILE,),
+    )
+    body = render_report(r)
+    prose = _outside_code(body)
+    assert "<img" not in prose
+    assert "<b>" not in prose
+    assert "@octocat" not in prose
+    assert "@here" not in prose
+    assert "](https://evil" not in prose
+    for line in body.splitlines():
+        if line.startswith("|"):
+            # every row has as many unescaped pipes as its table's header
+            assert line.replace("\\|", "").count("|") in (4, 6)
+
+
+def _outside_code(body: str) -> str:
+    """The text a reader's browser would interpret: code spans and blocks removed."""
+    import re
+
+    kept, fence = [], ""
+    for line in body.splitlines():
+        run = re.match(r"`{3,}", line)
+        if run and not fence:
+            fence = run.group(0)
+            continue
+        if fence:
+            if line.strip() == "`" * len(line.strip()) and len(line.strip()) >= len(fence):
+                fence = ""
+            continue
+        kept.append(re.sub(r"(`+)(?:(?!\1).)*?\1", "", line))
+    return "\n".join(kept)
+
+
+def test_long_report_is_shrunk_least_important_first() -> None:
+    stages = tuple(
+        StageRow(
+            name=f"s{i}",
+            status="unchanged" if i % 2 else "failed",
+            why="x" * 200,
+            log_tail=("y" * 300,) * 50,
+        )
+        for i in range(400)
+    )
+    r = report(stages=stages)
+    body = render_report(r)
+    assert len(body) <= COMMENT_LIMIT
+    assert "Shortened to fit a comment: left out failed stages' log tails" in body
+    assert "the job summary or the `ci-ml-report` artifact" in body
+    assert "### Metrics" in body  # the metrics survive
+
+
+def test_plots_are_embedded_with_titles() -> None:
+    body = render_report(
+        report(plots=(PlotRef(title="Loss", url="plots/loss.png", note="base missing"),))
+    )
+    assert "![Loss](plots/loss.png)" in body
+    assert "_base missing_" in body
+
+
+def test_precision_from_rules() -> None:
+    r = report(rules={"acc": MetricRule(precision=2)})
+    assert "| `acc`    | 0.90   | 0.95   | +0.05 (+5.6 %)" in render_report(r)
