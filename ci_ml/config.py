@@ -17,7 +17,7 @@ from ci_ml.errors import ConfigError, did_you_mean
 from ci_ml.pipeline import Pipeline, Stage, StageSettings
 
 CONFIG_FILE = "ci-ml.yaml"
-STAGE_SETTING_KEYS = ("gpu", "runner", "timeout", "env")
+STAGE_SETTING_KEYS = ("gpu", "runner", "timeout", "env", "pass-env")
 # DVC's keys are allowed in ci-ml.yaml when a project keeps its stages there.
 PIPELINE_KEYS = ("stages", "vars", "params", "metrics", "plots")
 
@@ -41,6 +41,8 @@ class Option:
     default: Any
     parse: Callable[[str], Any] = str
     flag: bool = True
+    # False for trust settings: ci-ml.yaml is the PR's own file, so a PR could pick its trust.
+    in_file: bool = True
 
     @property
     def env_var(self) -> str:
@@ -71,15 +73,27 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         "trust",
         "cache area this run writes: trusted, untrusted or read-only (default: decided from "
-        "the GitHub event and ref)",
+        "the GitHub event and ref); set by the workflow only, never in ci-ml.yaml",
         None,
+        in_file=False,
     ),
     Option(
         "trusted-refs",
-        "refs whose runs write the trusted cache area; `default` is the default branch",
+        "refs whose push, schedule or workflow_dispatch runs write the trusted cache area; "
+        "`default` is the default branch; set by the workflow only, never in ci-ml.yaml",
         ("default", "refs/tags/*"),
         _labels,
         flag=False,
+        in_file=False,
+    ),
+    Option(
+        "allow-local-cache",
+        "accept a local-directory cache on GitHub Actions (only safe on ephemeral runners: "
+        "see docs/security.md); set by the workflow only",
+        False,
+        lambda text: text.strip().lower() in ("1", "true", "yes"),
+        flag=False,
+        in_file=False,
     ),
     Option(
         "s3-endpoint-url", "S3 endpoint for MinIO, R2, Ceph... (else AWS_ENDPOINT_URL_S3)", None
@@ -102,7 +116,11 @@ OPTIONS: tuple[Option, ...] = (
     ),
 )
 OPTION_BY_NAME = {option.name: option for option in OPTIONS}
-FILE_KEYS = (*OPTION_BY_NAME, "defaults", "stages", "metrics-config", *PIPELINE_KEYS)
+FILE_KEYS = (
+    *(o.name for o in OPTIONS if o.in_file),
+    *("pass-env", "defaults", "stages", "metrics-config"),
+    *PIPELINE_KEYS,
+)
 METRIC_RULE_KEYS = ("better", "precision", "max-regression")
 
 
@@ -112,6 +130,7 @@ class Settings:
     cache: str | None = None
     trust: str | None = None
     trusted_refs: tuple[str, ...] = ("default", "refs/tags/*")
+    allow_local_cache: bool = False
     s3_endpoint_url: str | None = None
     s3_region: str | None = None
     s3_addressing_style: str | None = None
@@ -133,6 +152,13 @@ def resolve(
     """Build Settings from ci-ml.yaml's mapping, the environment and parsed flags."""
     doc = dict(file_doc or {})
     for key in doc:
+        option = OPTION_BY_NAME.get(key)
+        if option is not None and not option.in_file:
+            raise ConfigError(
+                f"{source}: {key!r} cannot be set in {CONFIG_FILE}: a pull request could edit it "
+                f"to choose its own trust. Set {option.env_var} in the workflow's env instead "
+                "(the action's `trust` input for `trust`)."
+            )
         if key not in FILE_KEYS:
             raise ConfigError(
                 f"{source}: unknown setting {key!r}{did_you_mean(key, FILE_KEYS)}. "
@@ -141,7 +167,7 @@ def resolve(
     values: dict[str, Any] = {}
     for option in OPTIONS:
         value = option.default
-        if doc.get(option.name) is not None:
+        if option.in_file and doc.get(option.name) is not None:
             value = _from_file(option, doc[option.name], source)
         if env.get(option.env_var):
             value = option.parse(env[option.env_var])
@@ -151,9 +177,14 @@ def resolve(
     stages_doc = doc.get("stages") or {}
     if not isinstance(stages_doc, Mapping):
         raise ConfigError(f"{source}: `stages` must be a mapping of stage name to settings.")
+    defaults = _stage_settings(doc.get("defaults") or {}, f"{source}: defaults")
+    if doc.get("pass-env") is not None:
+        # A top-level `pass-env` is every stage's: the same as `defaults: {pass-env: ...}`.
+        top = _pass_env(doc["pass-env"], source)
+        defaults["pass-env"] = (*top, *defaults.get("pass-env", ()))
     return Settings(
         **values,
-        stage_defaults=_stage_settings(doc.get("defaults") or {}, f"{source}: defaults"),
+        stage_defaults=defaults,
         stage_settings={
             str(name): _stage_settings(entry or {}, f"{source}: stage {name!r}", strict=False)
             for name, entry in stages_doc.items()
@@ -242,12 +273,23 @@ def _stage_settings(entry: Any, where: str, *, strict: bool = True) -> dict[str,
         if not isinstance(timeout, int) or isinstance(timeout, bool) or timeout <= 0:
             raise ConfigError(f"{where}: timeout must be a positive number of seconds.")
         found["timeout"] = timeout
+    if "pass-env" in entry:
+        found["pass-env"] = _pass_env(entry["pass-env"], where)
     if "env" in entry:
         env = entry["env"] or {}
         if not isinstance(env, Mapping):
             raise ConfigError(f"{where}: env must be a mapping of variable to value.")
         found["env"] = {str(k): str(v) for k, v in env.items()}
     return found
+
+
+def _pass_env(value: Any, where: str) -> tuple[str, ...]:
+    """Variable names or globs (`MY_DATA_*`) a stage may see although ci-ml scrubs them."""
+    if isinstance(value, str):
+        return _labels(value)
+    if isinstance(value, list) and all(isinstance(v, str) and v for v in value):
+        return tuple(value)
+    raise ConfigError(f"{where}: pass-env must be a list of variable names or globs.")
 
 
 def apply_settings(
@@ -268,19 +310,21 @@ def apply_settings(
 
 
 def _merged(stage: Stage, settings: Settings) -> StageSettings:
-    merged: dict[str, Any] = {"env": {}}
+    merged: dict[str, Any] = {"env": {}, "pass-env": ()}
     for entry in (
         settings.stage_defaults,
         settings.stage_settings.get(stage.group, {}),
         settings.stage_settings.get(stage.name, {}) if stage.name != stage.group else {},
     ):
-        merged.update({k: v for k, v in entry.items() if k != "env"})
+        merged.update({k: v for k, v in entry.items() if k not in ("env", "pass-env")})
         merged["env"] = {**merged["env"], **entry.get("env", {})}
+        merged["pass-env"] = (*merged["pass-env"], *entry.get("pass-env", ()))
     return StageSettings(
         gpu=merged.get("gpu", False),
         runner=merged.get("runner", ()),
         timeout=merged.get("timeout"),
         env=tuple(sorted(merged["env"].items())),
+        pass_env=tuple(dict.fromkeys(merged["pass-env"])),
     )
 
 
@@ -288,10 +332,11 @@ def options_table() -> str:
     """The markdown table of OPTIONS that docs/configuration.md embeds (a test keeps it so)."""
     rows = ["| ci-ml.yaml | flag | env | default | meaning |", "| --- | --- | --- | --- | --- |"]
     for option in OPTIONS:
+        name = f"`{option.name}`" if option.in_file else f"- (`{option.name}`: workflow only)"
         default = option.default
         if isinstance(default, tuple):
             default = ", ".join(default)
         flag = f"`--{option.name}`" if option.flag else "-"
         shown = f"`{default}`" if default else "-"
-        rows.append(f"| `{option.name}` | {flag} | `{option.env_var}` | {shown} | {option.help} |")
+        rows.append(f"| {name} | {flag} | `{option.env_var}` | {shown} | {option.help} |")
     return "\n".join(rows) + "\n"

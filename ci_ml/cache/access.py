@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import logging
+import re
+import tempfile
 from collections.abc import Mapping
+from pathlib import Path
 
 from ci_ml.cache.layout import Trust
 from ci_ml.cache.store import CacheStore, open_store
 from ci_ml.cache.trust import decide_trust
 from ci_ml.config import Settings
+from ci_ml.errors import CacheConfigError
 from ci_ml.github import gha
 from ci_ml.plan import Project
 
@@ -18,17 +22,19 @@ log = logging.getLogger("ci_ml")
 def open_cache(
     project: Project, settings: Settings, env: Mapping[str, str], *, reading_only: bool = False
 ) -> CacheStore:
+    url = _cache_url(settings, env)
     trust = decide_trust(
         explicit=settings.trust,
         env=env,
         event=gha.load_event(env),
         trusted_refs=settings.trusted_refs,
         local_cache=not settings.cache,
+        checkout_sha=project.git.head_sha(),
     )
     if reading_only and trust is Trust.UNTRUSTED:
         trust = Trust.READ_ONLY
     store = open_store(
-        settings.cache,
+        url,
         trust=trust,
         root=project.root,
         endpoint_url=settings.s3_endpoint_url,
@@ -37,3 +43,39 @@ def open_cache(
     )
     log.debug("cache %s (%s)", store.url, trust.value)
     return store
+
+
+LOCAL = "local"  # CI_ML_CACHE=local: a per-job cache in the runner's temp directory, on purpose
+
+
+def _cache_url(settings: Settings, env: Mapping[str, str]) -> str | None:
+    """On Actions, never a cache inside the workspace (a PR can commit files there) and never
+    silently a per-job one; elsewhere the configured URL as it is."""
+    url = settings.cache
+    if not gha.is_actions(env):
+        return None if url == LOCAL else url
+    if not url or url == LOCAL:
+        if not url:
+            gha.annotate(
+                "error",
+                "ci-ml: no shared cache is configured, so this job starts with an empty cache, "
+                "restores nothing that another job or run computed, and recomputes every stage "
+                "it needs. Set the repository variable CI_ML_CACHE to s3://bucket/prefix (see "
+                "docs/cache.md), or CI_ML_CACHE=local to keep a per-job cache on purpose.",
+                env,
+            )
+        return str(Path(env.get("RUNNER_TEMP") or tempfile.gettempdir()) / "ci-ml-cache")
+    if _is_local(url) and not settings.allow_local_cache:
+        raise CacheConfigError(
+            f"the cache {url!r} is a directory on the runner. On a runner that outlives the job "
+            "(self-hosted, not ephemeral), pull-request stages run as the same user as trusted "
+            "runs and can write that directory, so they could plant entries that main then "
+            "restores. Use an S3 cache with separate roles (docs/cache.md), or, on ephemeral "
+            "runners only, set CI_ML_ALLOW_LOCAL_CACHE=true in the workflow to accept it."
+        )
+    return url
+
+
+def _is_local(url: str) -> bool:
+    scheme = re.match(r"([A-Za-z][A-Za-z0-9+.-]+):", url)
+    return scheme is None or scheme.group(1).lower() == "file"

@@ -242,7 +242,15 @@ class S3Store:
                 return None
             body = response["Body"]
             try:
-                return write_verified(body.iter_chunks(CHUNK), dest, digest, progress=progress)
+                if write_verified(body.iter_chunks(CHUNK), dest, digest, progress=progress):
+                    return True
+                # One bad read proves nothing about the object: a flipped bit in transit looks
+                # the same. Only a second read that also disagrees with the key condemns it.
+                if attempt >= 2:
+                    return False
+                log.warning(
+                    "cache %s: %s did not match its digest; reading it again", self.url, name
+                )
             except BotoCoreError as e:
                 if attempt == DOWNLOAD_ATTEMPTS:
                     raise CacheError(f"cache {self.url}: downloading {name} failed: {e}") from e
@@ -378,8 +386,9 @@ def make_client(options: ClientOptions) -> Any:
     if options.addressing_style:
         settings["s3"]["addressing_style"] = options.addressing_style
     if "response_checksum_validation" in Config.OPTION_DEFAULTS:
-        # We hash every byte we read ourselves; botocore need not hash them again.
-        settings["response_checksum_validation"] = "when_required"
+        # Bodies uploaded with a sha256 checksum come back with it: botocore checks it while
+        # streaming, so a byte damaged in transit is a retryable read error, not a bad object.
+        settings["response_checksum_validation"] = "when_supported"
     # endpoint_url None lets boto3 read AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL itself.
     log.debug("cache: S3 client, endpoint %s", options.endpoint_url or "from the environment")
     return botocore.session.get_session().create_client(

@@ -14,7 +14,9 @@ from typing import Any
 from ci_ml.cache.layout import Trust
 from ci_ml.errors import ConfigError
 
-UNTRUSTED_EVENTS = ("pull_request", "pull_request_target", "pull_request_review", "workflow_run")
+# An allow-list: any other event (pull_request*, issue_comment, repository_dispatch,
+# workflow_run, merge_group, ...) can run code or take input that nobody reviewed.
+TRUSTED_EVENTS = ("push", "schedule", "workflow_dispatch")
 
 
 def decide_trust(
@@ -24,9 +26,13 @@ def decide_trust(
     event: Mapping[str, Any],
     trusted_refs: Sequence[str],
     local_cache: bool,
+    checkout_sha: str | None = None,
 ) -> Trust:
-    """`explicit` (--trust) wins; on Actions the event and ref decide; elsewhere a local
-    cache is the user's own (trusted) and a shared one is written as untrusted."""
+    """`explicit` (--trust, from the workflow) wins; on Actions a run is trusted only for an
+    allowed event on a trusted ref whose checkout is the commit the event is for
+    (`checkout_sha` == GITHUB_SHA: a retrain dispatched on main that checks out another ref is
+    not main's code); elsewhere a local cache is the user's own (trusted) and a shared one is
+    written as untrusted."""
     if explicit:
         try:
             return Trust(explicit)
@@ -35,7 +41,10 @@ def decide_trust(
             raise ConfigError(f"--trust {explicit!r} is not one of {choices}.") from e
     if env.get("GITHUB_ACTIONS") != "true":
         return Trust.TRUSTED if local_cache else Trust.UNTRUSTED
-    if env.get("GITHUB_EVENT_NAME", "") in UNTRUSTED_EVENTS:
+    if env.get("GITHUB_EVENT_NAME", "") not in TRUSTED_EVENTS:
+        return Trust.UNTRUSTED
+    expected = env.get("GITHUB_SHA")
+    if checkout_sha is not None and expected and checkout_sha != expected:
         return Trust.UNTRUSTED
     ref = env.get("GITHUB_REF", "")
     patterns = [_expand(p, event) for p in trusted_refs]

@@ -8,7 +8,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from ci_ml.cache import drop_pending, open_cache, pending_manifests, snapshot
-from ci_ml.plan import load_settings, open_project
+from ci_ml.config import Settings
+from ci_ml.pipeline import build_graph
+from ci_ml.plan import Project, compute_keys, load_settings, open_project, read_side
 from ci_ml.run import push_manifest
 
 
@@ -18,8 +20,9 @@ def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
         parents=[common],
         help="upload results of runs that did not push",
         description="Upload the outputs and manifests that `ci-ml run --no-push` kept in "
-        ".ci-ml/pending, after checking the outputs in the workspace are still the ones it "
-        "recorded. A pushed manifest answers every later push of the same key at once.",
+        ".ci-ml/pending, after checking that each one's key is the key the workspace computes "
+        "for its stage now and that the outputs are still the ones it recorded. A pushed "
+        "manifest answers every later push of the same key at once.",
     )
     parser.add_argument("--json", action="store_true", help="print one JSON document")
     parser.set_defaults(run=run)
@@ -29,8 +32,15 @@ def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     project = open_project(args, env)
     settings = load_settings(project, env, args)
     store = open_cache(project, settings, env)
-    pushed, stale, present = [], [], []
-    for manifest in pending_manifests(project.root):
+    pushed, stale, present, foreign = [], [], [], []
+    manifests = pending_manifests(project.root)
+    # A pending file is only a claim: recompute the key it names from the workspace, so a
+    # manifest that was planted (or left from other code) is never uploaded under that key.
+    keys = _workspace_keys(project, settings) if manifests else {}
+    for manifest in manifests:
+        if keys.get(manifest.stage) != manifest.key:
+            foreign.append(manifest.stage)
+            continue
         if store.get_manifest(manifest.key) is not None:
             present.append(manifest.stage)
             drop_pending(project.root, manifest.key)
@@ -43,7 +53,13 @@ def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         push_manifest(store, manifest, files, env)
         drop_pending(project.root, manifest.key)
         pushed.append(manifest.stage)
-    document = {"cache": store.url, "pushed": pushed, "already_cached": present, "stale": stale}
+    document = {
+        "cache": store.url,
+        "pushed": pushed,
+        "already_cached": present,
+        "stale": stale,
+        "key_mismatch": foreign,
+    }
     if args.json:
         print(json.dumps(document, indent=2))
     else:
@@ -52,7 +68,18 @@ def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
             print(f"already cached: {', '.join(present)}")
         if stale:
             print(f"skipped (outputs changed since the run; run again): {', '.join(stale)}")
+        if foreign:
+            print(
+                "skipped (the key does not match this workspace's stage; run again): "
+                + ", ".join(foreign)
+            )
     return 0
+
+
+def _workspace_keys(project: Project, settings: Settings) -> dict[str, str]:
+    head = read_side(project, None, settings=settings)
+    graph = head.graph or build_graph(head.pipeline)
+    return compute_keys(head.pipeline, graph, head.dep_ids, head.sha or "worktree")
 
 
 def _list(names: list[str]) -> str:

@@ -50,6 +50,7 @@ class StageSettings:
     runner: tuple[str, ...] = ()
     timeout: int | None = None
     env: tuple[tuple[str, str], ...] = ()
+    pass_env: tuple[str, ...] = ()  # scrubbed variables this stage may see anyway
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -15,6 +15,7 @@ import yaml
 from ci_ml.config import CONFIG_FILE, OPTIONS, Settings, resolve
 from ci_ml.errors import ConfigError, UserError
 from ci_ml.git import Git
+from ci_ml.state import STATE_DIR
 
 PIPELINE_FILE = "dvc.yaml"
 
@@ -89,7 +90,25 @@ def open_project(args: Any, env: Mapping[str, str]) -> Project:
     start = Path(path) if path else Path.cwd()
     if not start.is_dir():
         raise UserError(f"pipeline directory {start} does not exist; fix -C/--pipeline.")
-    return Project.find(start)
+    project = Project.find(start)
+    _refuse_tracked_state(project)
+    return project
+
+
+def _refuse_tracked_state(project: Project) -> None:
+    """ci-ml's local cache, pending uploads and digests live in `.ci-ml/`: committed there,
+    they would be read as this machine's own (a planted trusted cache entry, a pending manifest
+    uploaded under a key nobody computed)."""
+    state = project.to_repo(STATE_DIR)
+    tracked = project.git.run("ls-files", "-z", "--", state).split(b"\0")
+    tracked = [path for path in tracked if path]
+    if tracked:
+        example = tracked[0].decode("utf-8", "replace")
+        raise UserError(
+            f"{state}/ is tracked by git ({len(tracked)} file(s), e.g. {example}). ci-ml keeps "
+            "its local cache and state there, and never reads them from a commit. Remove it "
+            f"from git with `git rm -r --cached {state}` and commit."
+        )
 
 
 def load_settings(project: Project, env: Mapping[str, str], args: Any) -> Settings:

@@ -41,6 +41,7 @@ from ci_ml.plan import Plan, StagePlan
 from ci_ml.report import read_metrics_files
 from ci_ml.run.gpu import detect_gpu
 from ci_ml.run.proc import run_commands
+from ci_ml.run.stage_env import stage_environment
 from ci_ml.state import outputs_current, read_last_run
 
 log = logging.getLogger("ci_ml")
@@ -323,12 +324,12 @@ def _clear_outputs(root: Path, stage_plan: StagePlan) -> None:
 
 def _stage_env(env: Mapping[str, str], stage_plan: StagePlan) -> dict[str, str]:
     stage = stage_plan.stage
-    return {
-        **env,
-        **dict(stage.settings.env),
-        "CI_ML_STAGE": stage.name,
-        "CI_ML_STAGE_KEY": stage_plan.key,
-    }
+    return stage_environment(
+        env,
+        pass_env=stage.settings.pass_env,
+        stage_env=dict(stage.settings.env),
+        extra={"CI_ML_STAGE": stage.name, "CI_ML_STAGE_KEY": stage_plan.key},
+    )
 
 
 def _emitter(name: str, parallel: bool) -> Callable[[str], None]:

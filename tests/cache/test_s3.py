@@ -11,12 +11,13 @@ import os
 import random
 from pathlib import Path
 
+import boto3
 import pytest
 
 from ci_ml.cache import Area, Trust, open_store
 from ci_ml.cache.outputs import restore, snapshot
 from ci_ml.cache.s3 import ClientOptions, S3Store
-from ci_ml.errors import CacheError
+from ci_ml.errors import CacheError, CorruptObjectError
 from tests.cache.conftest import KEY, make_manifest, sha
 from tests.helpers.moto_server import S3Bucket
 from tests.helpers.s3_proxy import fault_proxy
@@ -175,3 +176,56 @@ def test_missing_objects_falls_back_to_head_when_listing_would_cost_more(
     assert missing == {digests[9]}
     # Two pages (the budget) find digests[0]; the two names beyond them cost a HEAD each.
     assert (proxy.count("GET"), proxy.count("HEAD")) == (2, 2)
+
+
+def _fill(s3_bucket: S3Bucket, project: Path, count: int) -> tuple[dict[str, Path], Path]:
+    names = [f"out/{i}.bin" for i in range(count)]
+    for i, name in enumerate(names):
+        (project / name).parent.mkdir(parents=True, exist_ok=True)
+        (project / name).write_bytes(f"object {i} ".encode() * 100)
+    outputs, files = snapshot(project, ["out"])
+    writer = open_store(s3_bucket.url, trust=Trust.TRUSTED, root=project)
+    writer.put_objects(files)
+    writer.put_manifest(make_manifest(outputs))
+    return files, project / "out"
+
+
+def _objects_in_bucket(s3_bucket: S3Bucket) -> int:
+    client = boto3.client("s3", endpoint_url=s3_bucket.endpoint_url, region_name="us-east-1")
+    pages = client.get_paginator("list_objects_v2").paginate(Bucket=s3_bucket.name)
+    return sum(
+        1 for page in pages for item in page.get("Contents", []) if "/objects/" in item["Key"]
+    )
+
+
+def test_a_byte_flipped_in_transit_loses_no_good_object(
+    s3_bucket: S3Bucket, project: Path, tmp_path: Path
+) -> None:
+    files, _ = _fill(s3_bucket, project, 8)
+    before = _objects_in_bucket(s3_bucket)
+    with fault_proxy(s3_bucket.endpoint_url, method="GET", path="/objects/", flips=8) as proxy:
+        store = open_store(s3_bucket.url, trust=Trust.TRUSTED, root=project, endpoint_url=proxy.url)
+        hit = store.get_manifest(KEY)
+        assert hit is not None
+        restore(hit, store, tmp_path / "clone", ["out"])
+    assert proxy.flips_served == 8
+    assert _objects_in_bucket(s3_bucket) == before == len(files)
+    assert (tmp_path / "clone" / "out" / "3.bin").read_bytes() == b"object 3 " * 100
+
+
+def test_an_untrusted_run_never_deletes_a_trusted_object(
+    s3_bucket: S3Bucket, project: Path, tmp_path: Path
+) -> None:
+    files, _ = _fill(s3_bucket, project, 3)
+    with fault_proxy(
+        s3_bucket.endpoint_url, method="GET", path="/objects/", flip_every_read=True
+    ) as proxy:
+        store = open_store(
+            s3_bucket.url, trust=Trust.UNTRUSTED, root=project, endpoint_url=proxy.url
+        )
+        hit = store.get_manifest(KEY)
+        assert hit is not None
+        with pytest.raises(CorruptObjectError):
+            restore(hit, store, tmp_path / "clone", ["out"])
+        assert proxy.flips_served, proxy.requests
+    assert _objects_in_bucket(s3_bucket) == len(files)

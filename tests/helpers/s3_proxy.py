@@ -1,7 +1,8 @@
 """A fault-injecting HTTP proxy for S3 tests: it forwards to an upstream (moto) and answers
 the first N requests that match a method and a path pattern with `503 SlowDown`, S3's
-throttling error, to prove the client retries. It also records every request it sees, so a
-test can count what an operation cost.
+throttling error, to prove the client retries; or flips one byte in the body of the first N
+matching responses, as a faulty network or middlebox would. It also records every request it
+sees, so a test can count what an operation cost.
 """
 
 from __future__ import annotations
@@ -31,9 +32,13 @@ class FaultProxy:
     method: str = "PUT"
     path: str = ".*"
     failures: int = 0
+    flips: int = 0  # the first response for each of `flips` matching paths gets a byte flipped
+    flip_every_read: bool = False  # flip every matching response: a really corrupt object
     url: str = ""
     requests: list[tuple[str, str]] = field(default_factory=list)
     faults_served: int = 0
+    flips_served: int = 0
+    flipped_paths: set[str] = field(default_factory=set)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def decide(self, method: str, path: str) -> bool:
@@ -46,6 +51,18 @@ class FaultProxy:
                 and re.search(self.path, path)
             ):
                 self.faults_served += 1
+                return True
+            return False
+
+    def should_flip(self, method: str, path: str) -> bool:
+        with self._lock:
+            if method != self.method or not re.search(self.path, path):
+                return False
+            if self.flip_every_read or (
+                path not in self.flipped_paths and len(self.flipped_paths) < self.flips
+            ):
+                self.flipped_paths.add(path)
+                self.flips_served += 1
                 return True
             return False
 
@@ -78,6 +95,9 @@ def _handler(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
                 kept = {k: v for k, v in response.getheaders() if k.lower() not in _HOP_BY_HOP}
                 if self.command == "HEAD":
                     kept["Content-Length"] = response.getheader("Content-Length") or "0"
+                elif data and response.status == 200 and proxy.should_flip(self.command, self.path):
+                    middle = len(data) // 2
+                    data = data[:middle] + bytes([data[middle] ^ 0x01]) + data[middle + 1 :]
                 self._reply(response.status, kept, data)
             finally:
                 upstream.close()
@@ -113,10 +133,23 @@ def _handler(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
 
 @contextmanager
 def fault_proxy(
-    upstream: str, *, method: str = "PUT", path: str = ".*", failures: int = 0
+    upstream: str,
+    *,
+    method: str = "PUT",
+    path: str = ".*",
+    failures: int = 0,
+    flips: int = 0,
+    flip_every_read: bool = False,
 ) -> Iterator[FaultProxy]:
     """Run a proxy to `upstream` on a free port of 127.0.0.1 for the `with` block."""
-    proxy = FaultProxy(upstream=upstream, method=method, path=path, failures=failures)
+    proxy = FaultProxy(
+        upstream=upstream,
+        method=method,
+        path=path,
+        failures=failures,
+        flips=flips,
+        flip_every_read=flip_every_read,
+    )
     server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(proxy))
     server.daemon_threads = True
     proxy.url = f"http://127.0.0.1:{server.server_address[1]}"
