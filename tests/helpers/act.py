@@ -179,7 +179,7 @@ class ActRunner:
             "XDG_CONFIG_HOME": str(home / ".config"),
             "LANG": "C.UTF-8",
             "ACT_DISABLE_VERSION_CHECK": "1",  # act asks the network for a newer release
-            **{k: v for k, v in os.environ.items() if k.startswith("GIT_")},
+            **{k: v for k, v in os.environ.items() if _is_machine_setting(k)},
             **(runner_env or {}),
         }
 
@@ -190,6 +190,16 @@ class ActRunner:
         path = self.home / f"{stem}-{n}"
         path.mkdir(parents=True)
         return path
+
+
+def _is_machine_setting(name: str) -> bool:
+    """Variables a runner machine is set up with and steps need to reach a registry: git's
+    identity, pip's configuration, CA bundles and proxies."""
+    return (
+        name.startswith(("GIT_", "PIP_", "SSL_CERT_"))
+        or name.endswith(("_CA_BUNDLE", "_PROXY", "_proxy"))
+        or name == "NODE_EXTRA_CA_CERTS"
+    )
 
 
 def _pairs(flag: str, values: Mapping[str, str] | None) -> list[str]:
@@ -223,6 +233,13 @@ def _run_with_timeout(
         tail = "\n".join(log.splitlines()[-LOG_TAIL_LINES:])
         raise ActFailed(f"act ran past {timeout_s}s: {' '.join(argv)}\n{tail}") from None
     return process.returncode, out.decode("utf-8", "replace")
+
+
+def host_python() -> tuple[Path, str]:
+    """This host's base interpreter (not a venv's) and its version, e.g. '3.11.7'."""
+    version = ".".join(map(str, sys.version_info[:3]))
+    name = f"python{sys.version_info[0]}.{sys.version_info[1]}"
+    return Path(sys.base_prefix) / "bin" / name, version
 
 
 def act_binary() -> Path:
