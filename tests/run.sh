@@ -9,6 +9,15 @@ if [ ! -x "$VENV/bin/python" ]; then
   "$PYTHON" -m venv "$VENV"
 fi
 "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -e '.[dev,example]'
+# The workflow tests (tests/e2e/workflows) run JavaScript actions under act, on the host: node.
+if ! command -v node >/dev/null; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    apt-get update -qq && apt-get install -y -qq nodejs >/dev/null
+  else
+    echo "tests/run.sh: node is missing; install Node.js 18+ for tests/e2e/workflows" >&2
+    exit 1
+  fi
+fi
 echo "== ruff"
 "$VENV/bin/ruff" check ci_ml tests benchmarks examples
 "$VENV/bin/ruff" format --check ci_ml tests
