@@ -30,6 +30,12 @@ class GitError(CiMlError):
     """git failed, or the repository lacks what a command needs."""
 
 
+class NotInRepositoryError(GitError):
+    """The pipeline is not inside a git repository: the user's to fix."""
+
+    exit_code = 2
+
+
 class GitRefError(UserError):
     """A ref the user named (or the event implied) cannot be resolved."""
 

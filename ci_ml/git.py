@@ -12,7 +12,7 @@ import subprocess
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
-from ci_ml.errors import GitError, GitRefError
+from ci_ml.errors import GitError, GitRefError, NotInRepositoryError
 
 log = logging.getLogger("ci_ml")
 
@@ -37,7 +37,7 @@ class Git:
         try:
             out = _run(["git", "rev-parse", "--show-toplevel"], cwd=start)
         except GitError as e:
-            raise GitError(
+            raise NotInRepositoryError(
                 f"{start} is not inside a git repository. ci-ml compares commits, so the "
                 "pipeline must live in a git repository: run `git init` and commit it."
             ) from e

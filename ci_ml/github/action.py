@@ -43,8 +43,10 @@ def argv_from_inputs(env: Mapping[str, str]) -> list[str]:
     for name in ("pipeline", "cache", "trust"):
         if _input(env, name):
             argv += ["--pipeline" if name == "pipeline" else f"--{name}", _input(env, name)]
-    if command in WITH_BASE and _input(env, "base"):
-        argv += ["--base", _input(env, "base")]
+    base = _input(env, "base")
+    # A push that creates a branch has `before` = 0000...: no base, so the usual default applies.
+    if command in WITH_BASE and base and base.strip("0"):
+        argv += ["--base", base]
     if command == "plan":
         argv.append("--github-output")
     run_only = {
@@ -89,7 +91,7 @@ def fetch_history(git: Git, base: str, *, rounds: int = 6) -> None:
 def _base_to_fetch(env: Mapping[str, str]) -> str | None:
     from ci_ml.github.gha import load_event
 
-    if _input(env, "base"):
+    if _input(env, "base").strip("0"):
         return _input(env, "base")
     pull = load_event(env).get("pull_request")
     if isinstance(pull, Mapping) and isinstance(pull.get("base"), Mapping):

@@ -267,3 +267,18 @@ def test_cli_import_leaves_heavy_libraries_out() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_dash_c_before_the_command_works_as_in_git(tmp_path: Path) -> None:
+    repo = GitRepo.init(tmp_path / "repo")
+    repo.write({"dvc.yaml": "stages:\n  a:\n    cmd: echo a > a.txt\n    outs: [a.txt]\n"}, commit="base")
+    code, out, err = run_cli("-C", str(repo.path), "plan", "--base", "HEAD", "--json", cwd=tmp_path)
+    assert code == 0, err
+    assert [s["name"] for s in json.loads(out)["stages"]] == ["a"]
+
+
+def test_outside_a_git_repository_is_a_user_error(tmp_path: Path) -> None:
+    (tmp_path / "dvc.yaml").write_text("stages: {}\n")
+    code, _out, err = run_cli("plan", cwd=tmp_path)
+    assert code == 2
+    assert "not inside a git repository" in err

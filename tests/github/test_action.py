@@ -33,6 +33,8 @@ def inputs(**values: str) -> dict[str, str]:
             ["run", "--cache", "s3://b/p", "--trust", "untrusted", "--allow-no-gpu"],
         ),
         ({"command": "run", "force": "false", "stages": ""}, ["run"]),
+        # A push that creates a branch: github.event.before is all zeros.
+        ({"command": "plan", "base": "0" * 40}, ["plan", "--github-output"]),
         ({"command": "report", "args": "--no-fail --json"}, ["report", "--no-fail", "--json"]),
         (
             {"command": "comment", "args": "--image-branch 'plots here'"},
