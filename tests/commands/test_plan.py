@@ -271,7 +271,9 @@ def test_cli_import_leaves_heavy_libraries_out() -> None:
 
 def test_dash_c_before_the_command_works_as_in_git(tmp_path: Path) -> None:
     repo = GitRepo.init(tmp_path / "repo")
-    repo.write({"dvc.yaml": "stages:\n  a:\n    cmd: echo a > a.txt\n    outs: [a.txt]\n"}, commit="base")
+    repo.write(
+        {"dvc.yaml": "stages:\n  a:\n    cmd: echo a > a.txt\n    outs: [a.txt]\n"}, commit="base"
+    )
     code, out, err = run_cli("-C", str(repo.path), "plan", "--base", "HEAD", "--json", cwd=tmp_path)
     assert code == 0, err
     assert [s["name"] for s in json.loads(out)["stages"]] == ["a"]
