@@ -27,7 +27,7 @@ from ci_ml.cache.manifest import FileEntry, LinkEntry, Manifest, OutputEntry, Ru
 from ci_ml.cache.outputs import restore, snapshot
 from ci_ml.cache.pending import drop_pending, pending_manifests, save_pending
 from ci_ml.cache.progress import Progress, progress_mode
-from ci_ml.cache.s3 import ClientOptions, make_client
+from ci_ml.cache.s3_client import ClientOptions, make_client
 from ci_ml.cache.store import CacheStore, open_store
 
 __all__ = [

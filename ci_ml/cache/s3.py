@@ -18,7 +18,6 @@ import hashlib
 import logging
 import threading
 from collections.abc import Callable, Collection, Iterator, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -26,6 +25,7 @@ from ci_ml.cache import layout
 from ci_ml.cache.layout import Area, CacheHit, Trust
 from ci_ml.cache.manifest import Manifest, decode_manifest, encode_manifest
 from ci_ml.cache.progress import Progress
+from ci_ml.cache.s3_client import PART_WORKERS, WORKERS, ClientOptions, make_client
 from ci_ml.cache.transfer import (
     CHUNK,
     FileRange,
@@ -44,20 +44,9 @@ T = TypeVar("T")
 # when one fails, and measured faster than 64 MiB against moto too (benchmarks/README.md).
 PART_SIZE = 16 << 20
 MAX_PARTS = 10_000  # S3's limit; bigger files get bigger parts
-WORKERS = 8  # objects in flight
-PART_WORKERS = 4  # parts in flight per multipart object
 DOWNLOAD_ATTEMPTS = 3  # botocore retries requests, not a stream that breaks mid-body
 _NOT_FOUND = {"404", "NoSuchKey", "NotFound"}
 _DENIED = {"403", "AccessDenied", "Forbidden", "InvalidAccessKeyId", "SignatureDoesNotMatch"}
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ClientOptions:
-    """How to reach the service; None leaves the choice to boto3 (env vars, ~/.aws/config)."""
-
-    endpoint_url: str | None = None
-    region: str | None = None
-    addressing_style: str | None = None  # "path" for most MinIO/Ceph setups, or "virtual"
 
 
 class S3Store:
@@ -67,7 +56,7 @@ class S3Store:
         bucket: str,
         prefix: str,
         trust: Trust,
-        options: ClientOptions = ClientOptions(),
+        options: ClientOptions | None = None,
         part_size: int = PART_SIZE,
         page_size: int = 1000,  # keys per LIST request (S3's maximum)
     ) -> None:
@@ -76,7 +65,7 @@ class S3Store:
         self.trust = trust
         self.url = f"s3://{bucket}/{self.prefix}".rstrip("/")
         self.part_size, self.page_size = part_size, page_size
-        self._options = options
+        self._options = options or ClientOptions()
         self._lock = threading.Lock()
         self._s3: Any = None  # a boto3 client: untyped, created on first use
 
@@ -366,37 +355,6 @@ class S3Store:
         elif code == "NoSuchBucket":
             hint = f"create bucket {self.bucket!r} or fix the cache URL"
         return f"{text}: {hint}."
-
-
-def make_client(options: ClientOptions) -> Any:
-    # botocore directly: boto3's import pulls in s3transfer, which ci-ml never uses, and
-    # costs a fifth of a second that a no-change push would otherwise spend waiting.
-    import botocore.session
-    from botocore.config import Config
-
-    settings: dict[str, Any] = {
-        "retries": {"mode": "standard", "max_attempts": 10},
-        "max_pool_connections": WORKERS * PART_WORKERS,
-        "connect_timeout": 10,
-        "read_timeout": 120,
-    }
-    # Every body carries x-amz-checksum-sha256, which S3 verifies; signing the payload too
-    # would make botocore read and hash each file once more.
-    settings["s3"] = {"payload_signing_enabled": False}
-    if options.addressing_style:
-        settings["s3"]["addressing_style"] = options.addressing_style
-    if "response_checksum_validation" in Config.OPTION_DEFAULTS:
-        # Bodies uploaded with a sha256 checksum come back with it: botocore checks it while
-        # streaming, so a byte damaged in transit is a retryable read error, not a bad object.
-        settings["response_checksum_validation"] = "when_supported"
-    # endpoint_url None lets boto3 read AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL itself.
-    log.debug("cache: S3 client, endpoint %s", options.endpoint_url or "from the environment")
-    return botocore.session.get_session().create_client(
-        "s3",
-        endpoint_url=options.endpoint_url,
-        region_name=options.region,
-        config=Config(**settings),
-    )
 
 
 def _code(error: Any) -> str:

@@ -12,7 +12,8 @@ from ci_ml.cache.layout import Area, CacheHit, Trust
 from ci_ml.cache.local import LocalStore
 from ci_ml.cache.manifest import Manifest
 from ci_ml.cache.progress import Progress
-from ci_ml.cache.s3 import ClientOptions, S3Store
+from ci_ml.cache.s3 import S3Store
+from ci_ml.cache.s3_client import ClientOptions
 from ci_ml.errors import CacheConfigError
 from ci_ml.state import STATE_DIR, state_dir
 
