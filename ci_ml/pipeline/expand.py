@@ -40,6 +40,8 @@ def foreach_members(ctx: Context, data: Any, where: object) -> Members:
     # index; equal values collapse into one member, as in DVC.
     composite = any(isinstance(item, (Mapping, list)) for item in value)
     named = {str(i) if composite else to_str(var.value): var for i, var in enumerate(origins)}
+    if not composite:
+        named = {suffix: by_value(var) for suffix, var in named.items()}
     return [(suffix, {"item": var}) for suffix, var in named.items()]
 
 
@@ -56,7 +58,8 @@ def matrix_members(ctx: Context, data: Any, where: object) -> Members:
             raise PipelineError(
                 f"{where}: matrix entry {axis!r} must be a list, got {type(value).__name__}."
             )
-        axes[str(axis)] = origins
+        composite = any(isinstance(var.value, (Mapping, list)) for var in origins)
+        axes[str(axis)] = origins if composite else [by_value(var) for var in origins]
     # Combinations that print alike (0.1 and 0.10) collapse into one member, as in DVC.
     members: dict[str, dict[str, Bound]] = {}
     for combo in itertools.product(*(list(enumerate(v)) for v in axes.values())):
@@ -68,6 +71,13 @@ def matrix_members(ctx: Context, data: Any, where: object) -> Members:
         suffix = "-".join(parts)
         members[suffix] = {"item": item, "key": Var(None, "", suffix)}
     return list(members.items())
+
+
+def by_value(var: Var) -> Var:
+    """A plain list element, untracked: its member is named by its value, so the member
+    depends on that value, not on the element's position in the list. Tracking it as
+    `models.1` would re-run every member after an insertion (DVC keys members by name)."""
+    return Var(None, "", var.value) if var.source is not None else var
 
 
 def _elements(ctx: Context, data: Any, where: object, field_name: str) -> tuple[Any, list[Var]]:

@@ -267,3 +267,71 @@ def test_cli_import_leaves_heavy_libraries_out() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+# --- Agreement with DVC on real pipelines (issue 12) -------------------------------------------
+# Each DVC answer below was obtained with DVC 3.67.1 (pip install dvc==3.67.1): a git + `dvc init`
+# repository with the base files, `dvc repro` (real commands), the head edit written, then
+# `dvc status --json` and `dvc repro --dry`.
+
+FOREACH_FROM_PARAMS = """\
+stages:
+  train:
+    foreach: ${models}
+    do:
+      cmd: echo ${item} > out-${item}.txt
+      outs:
+      - out-${item}.txt
+  report:
+    cmd: cat out-b.txt > report.txt
+    deps:
+    - out-b.txt
+    outs:
+    - report.txt
+"""
+
+
+@pytest.mark.parametrize(
+    ("head_models", "dvc_runs"),
+    [
+        # DVC: status {"train@c": [{"changed outs": {"out-c.txt": "deleted"}}]}; repro --dry runs
+        # train@c only ("Stage 'train@a' didn't change, skipping", same for train@b, report).
+        ("[c, a, b]", ["train@c"]),
+        # DVC: status {}; repro --dry skips every stage.
+        ("[b, a]", []),
+        # DVC: removing an item leaves the other members unchanged (status {}).
+        ("[b]", []),
+    ],
+)
+def test_foreach_over_a_params_list_keys_members_by_value(
+    git_repo: GitRepo, head_models: str, dvc_runs: list[str]
+) -> None:
+    git_repo.write(
+        {"dvc.yaml": FOREACH_FROM_PARAMS, "params.yaml": "models: [a, b]\n"}, commit="base"
+    )
+    git_repo.write({"params.yaml": f"models: {head_models}\n"}, commit="head")
+    doc = plan_json(git_repo, "--base", "HEAD~1")
+    assert will_run(doc) == dvc_runs
+
+
+MATRIX_FROM_PARAMS = """\
+stages:
+  train:
+    matrix:
+      model: ${models}
+      lr: [0.1]
+    cmd: echo ${item.model} ${item.lr} > out-${key}.txt
+    outs:
+    - out-${key}.txt
+"""
+
+
+def test_matrix_axis_from_params_keys_members_by_value(git_repo: GitRepo) -> None:
+    # DVC 3.67.1: models [a, b] -> [c, a, b]: status {"train@c-0.1": [{"changed outs":
+    # {"out-c-0.1.txt": "deleted"}}]}; train@a-0.1 and train@b-0.1 "didn't change".
+    git_repo.write(
+        {"dvc.yaml": MATRIX_FROM_PARAMS, "params.yaml": "models: [a, b]\n"}, commit="base"
+    )
+    git_repo.write({"params.yaml": "models: [c, a, b]\n"}, commit="head")
+    doc = plan_json(git_repo, "--base", "HEAD~1")
+    assert will_run(doc) == ["train@c-0.1"]
