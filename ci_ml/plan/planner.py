@@ -67,14 +67,26 @@ class Plan:
 
 
 def compute_keys(
-    pipeline: Pipeline, graph: Graph, dep_ids: Mapping[str, str], nonce: str
+    pipeline: Pipeline,
+    graph: Graph,
+    dep_ids: Mapping[str, str],
+    nonce: str,
+    *,
+    frozen_keys: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
     """Every stage's key, upstream first: a dep produced by a stage is identified by that
-    stage's key (combined with any non-output content), which is what lets the plan be static."""
+    stage's key (combined with any non-output content), which is what lets the plan be static.
+
+    `frozen_keys` (the base side's keys) pin frozen stages: a frozen stage's outputs stay what
+    they were, so its key, and every key downstream, does not follow its inputs (as in DVC,
+    where a frozen stage neither runs nor changes what its downstream reads)."""
     keys: dict[str, str] = {}
     stages = {stage.name: stage for stage in pipeline.stages}
     for name in graph.order:
         stage = stages[name]
+        if stage.frozen and frozen_keys is not None and name in frozen_keys:
+            keys[name] = frozen_keys[name]
+            continue
         ids = {dep: _dep_id(dep, graph, keys, dep_ids) for dep in stage.deps}
         keys[name] = stage_key(stage, ids, run_nonce=nonce)
     return keys
@@ -95,7 +107,15 @@ def plan(base: Side, head: Side) -> Plan:
     base_graph = base.graph or build_graph(base.pipeline)
     head_graph = head.graph or build_graph(head.pipeline)
     base_keys = compute_keys(base.pipeline, base_graph, base.dep_ids, base.sha or "")
-    head_keys = compute_keys(head.pipeline, head_graph, head.dep_ids, head.sha or "worktree")
+    head_nonce = head.sha or "worktree"
+    head_keys = compute_keys(
+        head.pipeline, head_graph, head.dep_ids, head_nonce, frozen_keys=base_keys
+    )
+    # A frozen stage is reported as affected when its own inputs changed, though it keeps
+    # its base key (above) and so changes nothing downstream.
+    own_keys = head_keys
+    if any(stage.frozen for stage in head.pipeline.stages):
+        own_keys = compute_keys(head.pipeline, head_graph, head.dep_ids, head_nonce)
     base_stages = {stage.name: stage for stage in base.pipeline.stages}
     head_stages = {stage.name: stage for stage in head.pipeline.stages}
 
@@ -105,12 +125,16 @@ def plan(base: Side, head: Side) -> Plan:
         base_key = base_keys.get(name)
         # Same key, same work: an edit that does not reach the key (a reworded `${}`
         # template that interpolates to the same cmd) changes nothing.
-        affected = base_key != head_keys[name]
+        affected = base_key != (own_keys if stage.frozen else head_keys)[name]
         reasons: list[Reason] = []
         if affected:
             old = base_stages.get(name)
             reasons = own_changes(old, stage, base.dep_ids, head.dep_ids, head_graph)
-            upstream = [p for p in head_graph.upstream[name] if plans[p].affected]
+            upstream = [
+                p
+                for p in head_graph.upstream[name]
+                if plans[p].affected and not plans[p].stage.frozen
+            ]
             reasons += [Reason("upstream", f"upstream {p!r} changed") for p in upstream]
         changed = any(reason.kind != "upstream" for reason in reasons)
         if affected and stage.frozen:

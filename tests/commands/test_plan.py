@@ -335,3 +335,49 @@ def test_matrix_axis_from_params_keys_members_by_value(git_repo: GitRepo) -> Non
     git_repo.write({"params.yaml": "models: [c, a, b]\n"}, commit="head")
     doc = plan_json(git_repo, "--base", "HEAD~1")
     assert will_run(doc) == ["train@c-0.1"]
+
+
+FROZEN = """\
+stages:
+  prepare:
+    cmd: cat prepare.py > data.txt
+    deps: [prepare.py]
+    outs: [data.txt]
+  train:
+    frozen: true
+    cmd: cat data.txt train.py > model.txt
+    deps: [data.txt, train.py]
+    outs: [model.txt]
+  evaluate:
+    cmd: cat model.txt > metrics.txt
+    deps: [model.txt]
+    outs: [metrics.txt]
+"""
+FROZEN_FILES = {"prepare.py": "1\n", "train.py": "1\n"}
+
+
+@pytest.mark.parametrize(
+    ("edit", "dvc_runs"),
+    [
+        # DVC 3.67.1 (base unfrozen, head freezes train and edits train.py): status {} with
+        # "stage: 'train' is frozen"; repro --dry skips prepare, train and evaluate.
+        ({"train.py": "2\n"}, []),
+        # Head freezes train and edits prepare.py: status {"prepare": [{"changed deps":
+        # {"prepare.py": "modified"}}]}; repro --dry runs prepare, skips train and evaluate.
+        ({"prepare.py": "2\n"}, ["prepare"]),
+    ],
+)
+def test_frozen_stage_does_not_run_nor_propagate(
+    git_repo: GitRepo, edit: dict[str, str], dvc_runs: list[str]
+) -> None:
+    unfrozen = FROZEN.replace("    frozen: true\n", "")
+    git_repo.write({"dvc.yaml": unfrozen, **FROZEN_FILES}, commit="base")
+    git_repo.write({"dvc.yaml": FROZEN, **edit}, commit="head")
+    doc = plan_json(git_repo, "--base", "HEAD~1")
+    assert will_run(doc) == dvc_runs
+    assert {s["name"]: s["frozen"] for s in doc["stages"]} == {
+        "prepare": False,
+        "train": True,
+        "evaluate": False,
+    }
+    assert reasons(doc, "evaluate") == []
