@@ -15,18 +15,25 @@ from typing import Any
 import yaml
 
 from ci_ml.errors import PipelineError
-from ci_ml.pipeline import Graph, Pipeline
+from ci_ml.pipeline import Graph, IgnoreRules, Pipeline
 from ci_ml.plan.keys import combine_ids, file_digest
 from ci_ml.plan.project import FileTree, Project
 from ci_ml.state import STATE_DIR, DigestCache
 
 
 def dep_content_ids(
-    project: Project, tree: FileTree, pipeline: Pipeline, graph: Graph, *, strict: bool
+    project: Project,
+    tree: FileTree,
+    pipeline: Pipeline,
+    graph: Graph,
+    *,
+    strict: bool,
+    ignore: IgnoreRules | None = None,
 ) -> dict[str, str]:
-    """Content ids of deps that no stage produces (and of dirs that hold outputs and more)."""
+    """Content ids of deps that no stage produces (and of dirs that hold outputs and more).
+    Files that `.dvcignore` (`ignore`) ignores do not count in a directory, as in DVC."""
     out_paths = {out for stage in pipeline.stages for out in stage.out_paths}
-    resolver = _DepResolver(project, tree, out_paths)
+    resolver = _DepResolver(project, tree, out_paths, ignore or IgnoreRules(()))
     if tree.worktree:
         resolver.list_untracked({dep for stage in pipeline.stages for dep in stage.deps})
     ids: dict[str, str] = {}
@@ -63,10 +70,13 @@ def is_within_outputs(dep: str, out_paths: set[str]) -> bool:
 class _DepResolver:
     """Finds the content id of one dep path on one side."""
 
-    def __init__(self, project: Project, tree: FileTree, out_paths: set[str]) -> None:
+    def __init__(
+        self, project: Project, tree: FileTree, out_paths: set[str], ignore: IgnoreRules
+    ) -> None:
         self.project = project
         self.tree = tree
         self.out_paths = out_paths
+        self.ignore = ignore
         self.digests = DigestCache(project.root)
         self._untracked: dict[str, list[str]] = {}
 
@@ -90,7 +100,7 @@ class _DepResolver:
         entry = self.tree.entries.get(repo_path)
         if entry is not None:
             return "git:" + entry
-        inside = [p for p in self.tree.under(repo_path) if not self._is_output(p)]
+        inside = [p for p in self.tree.under(repo_path) if not self._is_excluded(p)]
         if inside:
             return self._git_dir_id(dep, repo_path, inside)
         pointer = self._pointer_id(dep)
@@ -98,14 +108,18 @@ class _DepResolver:
             return pointer
         return self._disk_id(dep)
 
-    def _is_output(self, repo_path: str) -> bool:
-        return is_within_outputs(self.project.from_repo(repo_path), self.out_paths)
+    def _is_excluded(self, repo_path: str) -> bool:
+        """An output, or ignored by .dvcignore: either way not part of a directory dep."""
+        path = self.project.from_repo(repo_path)
+        return is_within_outputs(path, self.out_paths) or (
+            bool(self.ignore) and self.ignore.is_ignored(path)
+        )
 
     def _git_dir_id(self, dep: str, repo_dir: str, paths: list[str]) -> str:
         files = {posixpath.relpath(p, repo_dir): "git:" + self.tree.entries[p] for p in paths}
         if self.tree.worktree:
             # Untracked, not ignored files count too: they are what the stage would read.
-            extra = [p for p in self._untracked.get(repo_dir, []) if not self._is_output(p)]
+            extra = [p for p in self._untracked.get(repo_dir, []) if not self._is_excluded(p)]
             for path, digest in self._hash(
                 [self.project.root / self.project.from_repo(p) for p in extra]
             ):
@@ -135,7 +149,7 @@ class _DepResolver:
         files = [
             f
             for f in _walk_files(target)
-            if not self._is_output(
+            if not self._is_excluded(
                 self.project.to_repo(f.relative_to(self.project.root).as_posix())
             )
         ]

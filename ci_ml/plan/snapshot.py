@@ -75,11 +75,11 @@ def _side(
     settings: Settings | None,
     documents: dict[tuple[str, str], Any] | None = None,
 ) -> Side:
-    pipeline = _parse(project, tree, label, {} if documents is None else documents)
+    pipeline, ignore = _parse(project, tree, label, {} if documents is None else documents)
     if settings is not None:
         pipeline = apply_settings(pipeline, settings)
     graph = build_graph(pipeline)
-    dep_ids = dep_content_ids(project, tree, pipeline, graph, strict=tree.worktree)
+    dep_ids = dep_content_ids(project, tree, pipeline, graph, strict=tree.worktree, ignore=ignore)
     return Side(ref=label, sha=sha, pipeline=pipeline, dep_ids=dep_ids, graph=graph)
 
 
@@ -95,7 +95,7 @@ def _worktree_tree(
 
 def _parse(
     project: Project, tree: FileTree, label: str, documents: dict[tuple[str, str], Any]
-) -> Pipeline:
+) -> tuple[Pipeline, IgnoreRules]:
     found = _named(tree.entries, (PIPELINE_FILE, ".dvcignore"))
     ignore = IgnoreRules(
         (project.from_repo(p), tree.read(project.from_repo(p)) or "") for p in found[".dvcignore"]
@@ -111,10 +111,10 @@ def _parse(
         files.append(PIPELINE_FILE)
     if not files:
         if tree.read(CONFIG_FILE) is None:
-            return Pipeline(stages=())
+            return Pipeline(stages=()), ignore
         files = [CONFIG_FILE]
     try:
-        return parse_pipeline(tree.read, sorted(files), documents=documents)
+        return parse_pipeline(tree.read, sorted(files), documents=documents), ignore
     except PipelineError as e:
         if label == WORKTREE:
             raise

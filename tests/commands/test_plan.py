@@ -381,3 +381,17 @@ def test_frozen_stage_does_not_run_nor_propagate(
         "evaluate": False,
     }
     assert reasons(doc, "evaluate") == []
+
+
+def test_dvcignored_file_inside_a_directory_dep_changes_nothing(git_repo: GitRepo) -> None:
+    # DVC 3.67.1 (.dvcignore `*.tmp`, deps: [data]; head edits data/scratch.tmp and adds
+    # data/new.tmp): status {}; repro --dry: "Stage 'train' didn't change, skipping".
+    stage = (
+        "stages:\n  train:\n    cmd: ls data > model.txt\n    deps: [data]\n    outs: [model.txt]\n"
+    )
+    files = {"dvc.yaml": stage, ".dvcignore": "*.tmp\n", "data/a.csv": "1\n"}
+    git_repo.write({**files, "data/scratch.tmp": "x\n"}, commit="base")
+    git_repo.write({"data/scratch.tmp": "y\n", "data/new.tmp": "z\n"}, commit="head")
+    assert will_run(plan_json(git_repo, "--base", "HEAD~1")) == []
+    git_repo.write({"data/untracked.tmp": "w\n"})  # the working tree as head, too
+    assert will_run(plan_json(git_repo, "--base", "HEAD~1")) == []
