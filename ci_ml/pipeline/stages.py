@@ -29,7 +29,9 @@ from ci_ml.pipeline.schema import (
 from ci_ml.pipeline.vars_context import with_vars
 from ci_ml.yaml_schema import key_line
 
-_RESOLVED_KEYS = ("cmd", *OUT_KINDS, "deps", "params", "frozen", "always_changed", "desc")
+# The fields whose interpolated values become the stage's params. Not `desc`: DVC compares
+# cmd, deps, outs and `params:`, so a value only a description shows changes nothing.
+_RESOLVED_KEYS = ("cmd", *OUT_KINDS, "deps", "params", "frozen", "always_changed")
 
 
 def file_stages(files: ProjectFiles, pf: PipelineFile, ctx: Context, doc: Any) -> Iterator[Stage]:
@@ -98,6 +100,7 @@ class _StageBuilder:
             resolver.context = with_vars(self.files, ctx, raw["vars"], base=stage_dir, site=site)
         # Every field first: the params come last, from all that the stage interpolated.
         values = {key: resolver.resolve_field(key, raw.get(key)) for key in _RESOLVED_KEYS}
+        desc = Resolver(resolver.context, site, "desc").resolve(raw.get("desc"))
         deps = field_entries(values["deps"], site, "deps")
         return Stage(
             name=f"{self.pf.prefix}{name}",
@@ -118,7 +121,7 @@ class _StageBuilder:
             ),
             frozen=_flag(values["frozen"], site, "frozen"),
             always_changed=_flag(values["always_changed"], site, "always_changed"),
-            desc=_text(values["desc"] or "", site, "desc"),
+            desc=_text(desc or "", site, "desc"),
         )
 
 
