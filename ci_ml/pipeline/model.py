@@ -75,6 +75,9 @@ class Stage:
     outs: tuple[Out, ...] = ()
     frozen: bool = False
     always_changed: bool = False
+    # No deps, no `params:` and no outs: DVC's "callback" stage (Stage.is_callback), which is
+    # always considered changed.
+    callback: bool = False
     desc: str = ""
     settings: StageSettings = field(default_factory=StageSettings)
 

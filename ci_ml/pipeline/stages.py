@@ -102,6 +102,12 @@ class _StageBuilder:
         values = {key: resolver.resolve_field(key, raw.get(key)) for key in _RESOLVED_KEYS}
         desc = Resolver(resolver.context, site, "desc").resolve(raw.get("desc"))
         deps = field_entries(values["deps"], site, "deps")
+        outs = tuple(
+            out
+            for kind in OUT_KINDS
+            for out in stage_outs(self.files, kind, values[kind], base=stage_dir, site=site)
+        )
+        listed_params = field_entries(values["params"], site, "params")
         return Stage(
             name=f"{self.pf.prefix}{name}",
             group=self.group,
@@ -114,13 +120,10 @@ class _StageBuilder:
             params=stage_params(
                 self.files, values["params"], used=resolver.used, base=stage_dir, site=site
             ),
-            outs=tuple(
-                out
-                for kind in OUT_KINDS
-                for out in stage_outs(self.files, kind, values[kind], base=stage_dir, site=site)
-            ),
+            outs=outs,
             frozen=_flag(values["frozen"], site, "frozen"),
             always_changed=_flag(values["always_changed"], site, "always_changed"),
+            callback=not (deps or listed_params or outs),
             desc=_text(desc or "", site, "desc"),
         )
 

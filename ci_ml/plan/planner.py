@@ -172,6 +172,8 @@ def own_changes(
     reasons: list[Reason] = []
     if old.always_changed or new.always_changed:
         reasons.append(Reason("always_changed", "always_changed: runs on every commit"))
+    elif new.callback:
+        reasons.append(Reason("always_changed", "no dependencies: always runs"))
     changed_params = _param_reasons(old.params, new.params)
     if old.cmd_template != new.cmd_template or (old.cmd != new.cmd and not changed_params):
         reasons.append(Reason("cmd", "cmd changed"))

@@ -457,6 +457,7 @@ def test_ci_ml_yaml_keeps_stages_beside_ci_ml_settings() -> None:
         line=11,
         cmd=("python train.py",),
         cmd_template=("python train.py",),
+        callback=True,  # no deps, no outs: DVC always runs it
     )
 
 
