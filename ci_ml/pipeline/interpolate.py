@@ -82,6 +82,9 @@ class Resolver:
     where: object  # formatted only when there is an error
     field_name: str
     used: list[Var] = field(default_factory=list)
+    # Stage fields take only scalars from `${x}` (and a dict in cmd), as DVC's validate_value
+    # rules; foreach, matrix and the top-level sections may select whole lists and mappings.
+    scalars_only: bool = False
 
     def resolve_field(self, name: str, data: Any) -> Any:
         self.field_name = name
@@ -140,13 +143,25 @@ class Resolver:
     def _resolve_str(self, text: str) -> Any:
         literals, exprs, exact = _template(text)
         if exact:
-            return self._value(*exprs[0])
+            value = self._value(*exprs[0])
+            is_args = isinstance(value, Mapping) and self.field_name == "cmd"
+            if self.scalars_only and isinstance(value, (list, Mapping)) and not is_args:
+                self._refuse_collection(exprs[0][0], value)
+            return value
         out = literals[0]
         for index, (expr, parts) in enumerate(exprs):
             value = self._value(expr, parts)
             text = value if type(value) is str else self._to_str(expr, value)
             out = f"{out}{text}{literals[index + 1]}"
         return out
+
+    def _refuse_collection(self, inner: str, value: Any) -> None:
+        raise PipelineError(
+            f"{self.where}: cannot interpolate ${{{inner}}} in {self.field_name!r}: it is a "
+            f"{type_name(value)}, and DVC fills a stage field only with a string, number or "
+            f"boolean (and cmd with a dict of arguments). Write the entries out, or select one "
+            f"value, e.g. ${{{inner}.0}}."
+        )
 
     def _to_str(self, inner: str, value: Any) -> str:
         if isinstance(value, str):
@@ -161,9 +176,23 @@ class Resolver:
                 raise PipelineError(msg) from None
         raise PipelineError(
             f"{self.where}: cannot interpolate ${{{inner}}} in {self.field_name!r}: it is a "
-            f"{type(value).__name__}, and only strings, numbers, booleans (and dicts in cmd) "
+            f"{type_name(value)}, and only strings, numbers, booleans (and dicts in cmd) "
             f"can be part of a string. Select one value, e.g. ${{{inner}.<key>}}."
         )
+
+
+def type_name(value: Any) -> str:
+    """What a YAML value is, in the words of YAML, for messages: never an internal class name
+    (mappings come back from the YAML reader as LineDicts)."""
+    if isinstance(value, Mapping):
+        return "mapping"
+    if isinstance(value, (list, tuple)):
+        return "list"
+    if isinstance(value, bool):
+        return "boolean"
+    if value is None:
+        return "null"
+    return {int: "integer", float: "number", str: "string"}.get(type(value), type(value).__name__)
 
 
 def to_str(value: Any) -> str:

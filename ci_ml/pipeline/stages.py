@@ -42,7 +42,12 @@ def file_stages(files: ProjectFiles, pf: PipelineFile, ctx: Context, doc: Any) -
     if not isinstance(doc, dict):
         raise PipelineError(f"{pf.path}: `stages` must be a mapping of stage name to definition.")
     for raw_name, definition in doc.items():
-        name = str(raw_name)
+        if not isinstance(raw_name, str):
+            raise PipelineError(
+                f"{Site(pf.path, key_line(doc, raw_name))}: stage name {raw_name!r} must be a "
+                f"string, as in DVC. Quote it ('{raw_name}':) or rename it."
+            )
+        name = raw_name
         site = Site(pf.path, key_line(doc, raw_name), name)
         if pf.is_config and _is_settings_only(definition):
             continue  # ci-ml settings for a stage defined elsewhere: config.py's business
@@ -91,7 +96,8 @@ class _StageBuilder:
             check_keys(raw, STAGE_KEYS, site, "stage", config=self.pf.is_config)
         if raw.get("cmd") is None:
             raise PipelineError(f"{site}: stage has no `cmd`. Add the command that it runs.")
-        resolver = Resolver(ctx, site, "wdir")
+        _check_raw_types(raw, site)
+        resolver = Resolver(ctx, site, "wdir", scalars_only=True)
         stage_dir = self.pf.dir
         if raw.get("wdir"):
             wdir = _text(resolver.resolve(raw["wdir"]), site, "wdir")
@@ -126,6 +132,25 @@ class _StageBuilder:
             callback=not (deps or listed_params or outs),
             desc=_text(desc or "", site, "desc"),
         )
+
+
+def _check_raw_types(raw: dict[str, Any], site: Site) -> None:
+    """DVC checks a stage's shape before interpolating (dvc/schema.py, STAGE_DEFINITION):
+    `frozen: ${x}` is a string, not a boolean, and `deps: ${x}` a string, not a list."""
+    for key in ("frozen", "always_changed"):
+        value = raw.get(key)
+        if value is not None and not isinstance(value, bool):
+            raise PipelineError(
+                f"{site}: {key} must be true or false, got {value!r}. DVC does not "
+                f"interpolate {key}: write true or false."
+            )
+    for key in ("deps", "params", *OUT_KINDS):
+        value = raw.get(key)
+        if isinstance(value, str):
+            raise PipelineError(
+                f"{site}: `{key}` must be a list, got the string {value!r}. DVC does not "
+                "interpolate a whole list: write the entries out, one `${...}` each if needed."
+            )
 
 
 def _cmd(value: Any, site: Site) -> tuple[str, ...]:

@@ -395,3 +395,80 @@ def test_dvcignored_file_inside_a_directory_dep_changes_nothing(git_repo: GitRep
     assert will_run(plan_json(git_repo, "--base", "HEAD~1")) == []
     git_repo.write({"data/untracked.tmp": "w\n"})  # the working tree as head, too
     assert will_run(plan_json(git_repo, "--base", "HEAD~1")) == []
+
+
+def test_param_used_only_in_desc_is_not_a_change(git_repo: GitRepo) -> None:
+    # DVC 3.67.1 (desc: "trains with lr ${train.lr}", train.lr 0.1 -> 0.2): status {};
+    # repro --dry: "Stage 'train' didn't change, skipping". DVC compares cmd, deps, outs and
+    # `params:`, not the description.
+    stage = (
+        "stages:\n  train:\n    desc: trains with lr ${train.lr}\n    cmd: cat train.py > m\n"
+        "    deps: [train.py]\n    outs: [m]\n"
+    )
+    files = {"dvc.yaml": stage, "params.yaml": "train:\n  lr: 0.1\n", "train.py": "1\n"}
+    git_repo.write(files, commit="base")
+    git_repo.write({"params.yaml": "train:\n  lr: 0.2\n"}, commit="head")
+    assert will_run(plan_json(git_repo, "--base", "HEAD~1")) == []
+
+
+NO_DEPS = """\
+stages:
+  hello:
+    cmd: echo hello
+  export:
+    cmd: echo x > out.txt
+    outs: [out.txt]
+  check:
+    cmd: cat check.py
+    deps: [check.py]
+  always:
+    cmd: cat check.py > a.txt
+    deps: [check.py]
+    outs: [a.txt]
+    always_changed: true
+"""
+
+
+def test_stage_without_deps_and_outs_always_runs(git_repo: GitRepo) -> None:
+    # DVC 3.67.1, nothing edited after `dvc repro`: status {"hello": ["always changed"],
+    # "always": ["always changed"]}; repro --dry runs hello and always, skips export (outs but
+    # no deps) and check (deps but no outs). DVC: Stage.is_callback = cmd and no deps, no outs.
+    git_repo.write({"dvc.yaml": NO_DEPS, "check.py": "1\n"}, commit="base")
+    git_repo.write({"README.md": "edit\n"}, commit="head")
+    doc = plan_json(git_repo, "--base", "HEAD~1")
+    assert will_run(doc) == ["always", "hello"]
+    assert reasons(doc, "hello") == ["no dependencies: always runs"]
+    assert reasons(doc, "always") == ["always_changed: runs on every commit"]
+
+
+@pytest.mark.parametrize(
+    ("stage", "message"),
+    [
+        # Each rejected by DVC 3.67.1 (`dvc stage list`); its message follows each case.
+        # "expected bool, in stages -> a -> frozen"
+        ("  a:\n    cmd: echo\n    frozen: ${flag}\n", "stage 'a': frozen must be true or false"),
+        # "expected bool, in stages -> a -> always_changed"
+        (
+            "  a:\n    cmd: echo\n    always_changed: ${flag}\n",
+            "stage 'a': always_changed must be true or false",
+        ),
+        # "expected a list, in stages -> a -> deps"
+        ("  a:\n    cmd: echo\n    deps: ${files}\n", "stage 'a': `deps` must be a list"),
+        # "failed to parse 'stages.a.cmd' in 'dvc.yaml': Cannot interpolate data of type 'list'"
+        ("  a:\n    cmd: ${files}\n", "stage 'a': cannot interpolate ${files} in 'cmd'"),
+        # "expected str, in stages -> 1"
+        ("  1:\n    cmd: echo\n", "stage name 1 must be a string"),
+        # "expected str, in stages -> a -> plots -> 0 -> p.csv -> y"
+        (
+            "  a:\n    cmd: echo\n    plots:\n    - p.csv:\n        y: {p.csv: acc}\n",
+            "stage 'a': plot option 'y' of p.csv must be a string",
+        ),
+    ],
+)
+def test_what_dvc_rejects_is_rejected(git_repo: GitRepo, stage: str, message: str) -> None:
+    params = "flag: true\nfiles: [a.txt, b.txt]\n"
+    git_repo.write({"dvc.yaml": "stages:\n" + stage, "params.yaml": params}, commit="base")
+    code, _out, err = run_cli("plan", "--base", "HEAD", cwd=git_repo.path)
+    assert code == 2, err
+    assert "dvc.yaml" in err
+    assert message in err

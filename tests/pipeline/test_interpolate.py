@@ -159,7 +159,7 @@ def test_a_mapping_that_several_files_extend_is_merged_and_both_are_tracked() ->
         ("${train.lr.x}", "cmd", "'train.lr' has no 'x'"),
         ("${a..b}", "cmd", "invalid interpolation ${a..b} in 'cmd'"),
         ("files ${paths}", "cmd", "cannot interpolate ${paths} in 'cmd': it is a list"),
-        ("out/${train}", "outs", "cannot interpolate ${train} in 'outs': it is a dict"),
+        ("out/${train}", "outs", "cannot interpolate ${train} in 'outs': it is a mapping"),
     ],
 )
 def test_resolve_errors_name_the_stage_expression_and_fix(

