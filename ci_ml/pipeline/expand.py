@@ -16,6 +16,7 @@ from typing import Any
 from ci_ml.errors import PipelineError
 from ci_ml.pipeline.context import Bound, Context, Var
 from ci_ml.pipeline.interpolate import Resolver, exact_expr, to_str
+from ci_ml.pipeline.schema import a_type
 
 _log = logging.getLogger("ci_ml")
 
@@ -32,7 +33,7 @@ def foreach_members(ctx: Context, data: Any, where: object) -> Members:
         return [(k, {"item": var, "key": Var(None, "", k)}) for k, var in by_key.items()]
     if not isinstance(value, list):
         raise PipelineError(
-            f"{where}: foreach needs a list or a mapping, got {type(value).__name__} "
+            f"{where}: foreach needs a list or a mapping, got {a_type(value)} "
             f"({value!r}). Point it at a list or mapping in params.yaml or vars."
         )
     _warn_taken(ctx, ("item",), where)
@@ -56,7 +57,7 @@ def matrix_members(ctx: Context, data: Any, where: object) -> Members:
         value, origins = _elements(ctx, values, where, "matrix")
         if not isinstance(value, list):
             raise PipelineError(
-                f"{where}: matrix entry {axis!r} must be a list, got {type(value).__name__}."
+                f"{where}: matrix entry {axis!r} must be a list, got {a_type(value)}."
             )
         composite = any(isinstance(var.value, (Mapping, list)) for var in origins)
         axes[str(axis)] = origins if composite else [by_value(var) for var in origins]

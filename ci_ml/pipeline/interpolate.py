@@ -23,6 +23,7 @@ from typing import Any, NamedTuple
 
 from ci_ml.errors import PipelineError, did_you_mean
 from ci_ml.pipeline.context import Context, SelectionNotFound, Var
+from ci_ml.pipeline.schema import a_type
 from ci_ml.yaml_schema import LineDict
 
 # Same pattern as DVC's KEYCRE: a `${` not preceded by a backslash, up to the first `}`.
@@ -136,7 +137,9 @@ class Resolver:
             fix = "Define it in params.yaml or under vars, or fix the name."
         else:
             parent = ".".join(parts[: exc.index])
-            what = f"{parent!r} has no {name!r}{did_you_mean(name, exc.choices)}"
+            # A mapping that several vars files add keys to: say which files were searched.
+            merged = f" (merged from {', '.join(exc.sources)})" if len(exc.sources) > 1 else ""
+            what = f"{parent!r}{merged} has no {name!r}{did_you_mean(name, exc.choices)}"
             fix = "Add the key or fix the expression."
         return f"{self.where}: cannot resolve ${{{expr}}} in {self.field_name!r}: {what}. {fix}"
 
@@ -157,8 +160,8 @@ class Resolver:
 
     def _refuse_collection(self, inner: str, value: Any) -> None:
         raise PipelineError(
-            f"{self.where}: cannot interpolate ${{{inner}}} in {self.field_name!r}: it is a "
-            f"{type_name(value)}, and DVC fills a stage field only with a string, number or "
+            f"{self.where}: cannot interpolate ${{{inner}}} in {self.field_name!r}: it is "
+            f"{a_type(value)}, and DVC fills a stage field only with a string, number or "
             f"boolean (and cmd with a dict of arguments). Write the entries out, or select one "
             f"value, e.g. ${{{inner}.0}}."
         )
@@ -175,24 +178,10 @@ class Resolver:
                 msg = f"{self.where}: cannot interpolate ${{{inner}}} in cmd: {exc}."
                 raise PipelineError(msg) from None
         raise PipelineError(
-            f"{self.where}: cannot interpolate ${{{inner}}} in {self.field_name!r}: it is a "
-            f"{type_name(value)}, and only strings, numbers, booleans (and dicts in cmd) "
+            f"{self.where}: cannot interpolate ${{{inner}}} in {self.field_name!r}: it is "
+            f"{a_type(value)}, and only strings, numbers, booleans (and dicts in cmd) "
             f"can be part of a string. Select one value, e.g. ${{{inner}.<key>}}."
         )
-
-
-def type_name(value: Any) -> str:
-    """What a YAML value is, in the words of YAML, for messages: never an internal class name
-    (mappings come back from the YAML reader as LineDicts)."""
-    if isinstance(value, Mapping):
-        return "mapping"
-    if isinstance(value, (list, tuple)):
-        return "list"
-    if isinstance(value, bool):
-        return "boolean"
-    if value is None:
-        return "null"
-    return {int: "integer", float: "number", str: "string"}.get(type(value), type(value).__name__)
 
 
 def to_str(value: Any) -> str:

@@ -11,11 +11,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from ci_ml.errors import PipelineError, did_you_mean
-from ci_ml.pipeline.interpolate import type_name
 from ci_ml.pipeline.model import Out, OutKind
 from ci_ml.pipeline.params import canonical_json
 from ci_ml.pipeline.project_files import ProjectFiles
-from ci_ml.pipeline.schema import PipelineFile, Site, check_keys, field_entries
+from ci_ml.pipeline.schema import PipelineFile, Site, a_type, check_keys, field_entries
 from ci_ml.yaml_schema import key_line
 
 _OUT_OPTIONS = ("cache", "persist", "checkpoint", "remote", "push", "desc", "type", "labels")
@@ -70,7 +69,7 @@ def _out_options(kind: OutKind, path: object, options: Any, site: Site) -> Mappi
             # files to columns belongs to a top-level plot definition.
             raise PipelineError(
                 f"{site.at(key_line(options, prop))}: plot option {prop!r} of {path} must be a "
-                f"string (a column name), got a {type_name(value)}. To plot columns of several "
+                f"string (a column name), got {a_type(value)}. To plot columns of several "
                 "files, use a top-level `plots:` definition."
             )
     return options

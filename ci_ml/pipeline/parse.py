@@ -24,7 +24,7 @@ from ci_ml.pipeline.interpolate import Resolver
 from ci_ml.pipeline.model import Out, Pipeline, Stage
 from ci_ml.pipeline.outputs import top_plots
 from ci_ml.pipeline.project_files import ProjectFiles
-from ci_ml.pipeline.schema import PipelineFile, Site, field_entries, pipeline_file
+from ci_ml.pipeline.schema import PipelineFile, Site, a_type, field_entries, pipeline_file
 from ci_ml.pipeline.stages import file_stages
 from ci_ml.pipeline.vars_context import default_context, with_vars
 from ci_ml.yaml_load import load_yaml_text
@@ -112,7 +112,7 @@ def _load_document(
         return {}
     if not isinstance(doc, dict):
         raise PipelineError(
-            f"{pf.path}: expected a mapping with `stages:` at the top, got {type(doc).__name__}."
+            f"{pf.path}: expected a mapping with `stages:` at the top, got {a_type(doc)}."
         )
     allowed = (*_TOP_KEYS, *_IGNORED_TOP_KEYS, *(_CONFIG_TOP_KEYS if pf.is_config else ()))
     for key in doc:

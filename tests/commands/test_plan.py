@@ -472,3 +472,35 @@ def test_what_dvc_rejects_is_rejected(git_repo: GitRepo, stage: str, message: st
     assert code == 2, err
     assert "dvc.yaml" in err
     assert message in err
+
+
+@pytest.mark.parametrize(
+    ("dvc_yaml", "message"),
+    [
+        # DVC 3.67.1: "failed to parse 'stages.a.cmd' in 'dvc.yaml': Could not find
+        # 'train.epoch'". `train` merges params.yaml (lr) and conf.yaml (epochs): the message
+        # names both files and offers the key from either.
+        (
+            "vars: [conf.yaml]\nstages:\n  a:\n    cmd: run ${train.epoch}\n",
+            "'train' (merged from params.yaml, conf.yaml) has no 'epoch' (did you mean 'epochs'?)",
+        ),
+        # DVC 3.67.1: "cannot redefine 'train.lr' from 'conf.yaml' as it already exists in
+        # 'params.yaml'".
+        (
+            "vars: [conf.yaml, {train: {lr: 2}}]\nstages:\n  a:\n    cmd: run\n",
+            "cannot redefine 'train.lr' from vars[1] as params.yaml sets it",
+        ),
+        # A mapping where a list belongs: named as YAML names it (DVC: "expected a list").
+        ("stages:\n  a:\n    cmd: run\n    deps: {x: 1}\n", "`deps` must be a list, got a mapping"),
+        ("stages:\n  a:\n    cmd: run\nplots: {a: 1}\n", "`plots` must be a list, got a mapping"),
+    ],
+)
+def test_messages_name_the_right_file_and_no_internal_type(
+    git_repo: GitRepo, dvc_yaml: str, message: str
+) -> None:
+    files = {"params.yaml": "train:\n  lr: 0.1\n", "conf.yaml": "train:\n  epochs: 3\n"}
+    git_repo.write({**files, "dvc.yaml": dvc_yaml}, commit="base")
+    code, _out, err = run_cli("plan", "--base", "HEAD", cwd=git_repo.path)
+    assert code == 2, err
+    assert message in err
+    assert "LineDict" not in err

@@ -285,7 +285,9 @@ def test_foreach_items_are_tracked_to_their_file() -> None:
     )
 
 
-@pytest.mark.parametrize(("data", "kind"), [("${train.lr}", "float"), ("abc", "str"), (3, "int")])
+@pytest.mark.parametrize(
+    ("data", "kind"), [("${train.lr}", "a number"), ("abc", "a string"), (3, "an integer")]
+)
 def test_foreach_over_a_non_collection_names_the_type(data: Any, kind: str) -> None:
     with pytest.raises(PipelineError) as info:
         foreach_members(FILE_CTX, data, "dvc.yaml:3: stage 'a'")
@@ -327,7 +329,7 @@ def test_matrix_binds_each_axis_and_the_key() -> None:
 @pytest.mark.parametrize(
     ("data", "message"),
     [
-        ({"lr": "${train.lr}"}, "here: matrix entry 'lr' must be a list, got float"),
+        ({"lr": "${train.lr}"}, "here: matrix entry 'lr' must be a list, got a number"),
         ("${train}", "here: matrix must be a mapping of name to a list of values"),
     ],
 )

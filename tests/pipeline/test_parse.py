@@ -510,7 +510,7 @@ STAGE = "stages:\n  train:\n    cmd: python train.py\n"
         ),
         (
             {"dvc.yaml": "- train\n"},
-            "dvc.yaml: expected a mapping with `stages:` at the top, got list.",
+            "dvc.yaml: expected a mapping with `stages:` at the top, got a list.",
         ),
         (
             {"dvc.yaml": "stage:\n  train: {cmd: x}\n"},
@@ -586,7 +586,7 @@ STAGE = "stages:\n  train:\n    cmd: python train.py\n"
                 "dvc.yaml": "stages:\n  t:\n    foreach: ${lr}\n    do: {cmd: x}\n",
                 "params.yaml": "lr: 0.1\n",
             },
-            "dvc.yaml:2: stage 't': foreach needs a list or a mapping, got float (0.1). Point it "
+            "dvc.yaml:2: stage 't': foreach needs a list or a mapping, got a number (0.1). Point it "
             "at a list or mapping in params.yaml or vars.",
         ),
         (
@@ -599,7 +599,7 @@ STAGE = "stages:\n  train:\n    cmd: python train.py\n"
         ),
         (
             {"dvc.yaml": "stages:\n  t:\n    matrix: {a: 1}\n    cmd: x\n"},
-            "dvc.yaml:2: stage 't': matrix entry 'a' must be a list, got int.",
+            "dvc.yaml:2: stage 't': matrix entry 'a' must be a list, got an integer.",
         ),
         (
             {
