@@ -96,13 +96,25 @@ def _worktree_tree(
 def _parse(
     project: Project, tree: FileTree, label: str, documents: dict[tuple[str, str], Any]
 ) -> tuple[Pipeline, IgnoreRules]:
-    found = _named(tree.entries, (PIPELINE_FILE, ".dvcignore"))
+    found = _named(tree.entries, (PIPELINE_FILE, ".dvcignore", "config"))
+    # A directory below the root with its own `.dvc/` is a nested DVC project: a repository of
+    # its own to DVC, planned with `-C` pointing at it, never part of this pipeline.
+    nested = tuple(
+        posixpath.dirname(posixpath.dirname(project.from_repo(p))) + "/"
+        for p in found["config"]
+        if posixpath.basename(posixpath.dirname(p)) == ".dvc"
+        and posixpath.dirname(posixpath.dirname(project.from_repo(p)))
+    )
+    own = {
+        name: [p for p in paths if not project.from_repo(p).startswith(nested)]
+        for name, paths in found.items()
+    }
     ignore = IgnoreRules(
-        (project.from_repo(p), tree.read(project.from_repo(p)) or "") for p in found[".dvcignore"]
+        (project.from_repo(p), tree.read(project.from_repo(p)) or "") for p in own[".dvcignore"]
     )
     files = [
         project.from_repo(p)
-        for p in found[PIPELINE_FILE]
+        for p in own[PIPELINE_FILE]
         if not ignore.is_ignored(project.from_repo(p))
     ]
     # A new dvc.yaml at the root counts before `git add`; one further down, once git tracks
