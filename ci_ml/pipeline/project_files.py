@@ -28,6 +28,7 @@ class ProjectFiles:
     def __init__(self, read: Callable[[str], str | None]) -> None:
         self.read = read
         self.used: set[str] = set()
+        self.missing: dict[str, Site] = {}  # params files a stage lists that do not exist
         self._params: dict[str, dict[str, Any] | None] = {}
         self._values: dict[tuple[str, str | None], Param] = {}
         self._paths: dict[tuple[str, str], str] = {}
@@ -48,10 +49,9 @@ class ProjectFiles:
         if param is None:
             data = self.params(path)
             if data is None:
-                raise PipelineError(
-                    f"{site}: params file {path} does not exist. Create it or fix the stage's "
-                    "params list."
-                )
+                # Maybe a stage writes it (an out): the parser decides once it knows every out.
+                self.missing.setdefault(path, site)
+                return Param(file=path, key=key, value="null")
             value = _param_value(data, path, key, site)
             param = self._values[path, key] = Param(file=path, key=key, value=value)
         return param
@@ -72,6 +72,13 @@ class ProjectFiles:
         if found is None:
             found = self._paths[base, path] = _project_path(base, path, site, field)
         return found
+
+
+def missing_params_error(path: str, site: Site) -> PipelineError:
+    return PipelineError(
+        f"{site}: params file {path} does not exist and no stage writes it. Create it or fix "
+        "the stage's params list."
+    )
 
 
 def _param_value(data: dict[str, Any], path: str, key: str | None, site: Site) -> str:

@@ -560,12 +560,12 @@ STAGE = "stages:\n  train:\n    cmd: python train.py\n"
         ),
         (
             {"dvc.yaml": STAGE + "    params: [lr]\n"},
-            "dvc.yaml:2: stage 'train': params file params.yaml does not exist. Create it or fix "
-            "the stage's params list.",
+            "dvc.yaml:2: stage 'train': params file params.yaml does not exist and no stage "
+            "writes it. Create it or fix the stage's params list.",
         ),
         (
             {"dvc.yaml": STAGE + "    params: [{conf/p.yaml: [lr]}]\n"},
-            "dvc.yaml:2: stage 'train': params file conf/p.yaml does not exist.",
+            "dvc.yaml:2: stage 'train': params file conf/p.yaml does not exist and no stage",
         ),
         (
             {"dvc.yaml": STAGE + "    params: [{p.yaml: lr}]\n", "p.yaml": "lr: 1\n"},
