@@ -20,6 +20,8 @@ from ci_ml.plan.keys import combine_ids, file_digest
 from ci_ml.plan.project import FileTree, Project
 from ci_ml.state import STATE_DIR, DigestCache
 
+MISSING = "missing"
+
 
 def dep_content_ids(
     project: Project,
@@ -27,13 +29,13 @@ def dep_content_ids(
     pipeline: Pipeline,
     graph: Graph,
     *,
-    strict: bool,
     ignore: IgnoreRules | None = None,
 ) -> dict[str, str]:
     """Content ids of deps that no stage produces (and of dirs that hold outputs and more).
     Files that `.dvcignore` (`ignore`) ignores do not count in a directory, as in DVC."""
     out_paths = {out for stage in pipeline.stages for out in stage.out_paths}
     resolver = _DepResolver(project, tree, out_paths, ignore or IgnoreRules(()))
+    resolver.locked = _locked_deps(tree, pipeline)
     if tree.worktree:
         resolver.list_untracked({dep for stage in pipeline.stages for dep in stage.deps})
     ids: dict[str, str] = {}
@@ -43,17 +45,14 @@ def dep_content_ids(
                 continue
             if dep in graph.producers and is_within_outputs(dep, out_paths):
                 continue
-            content = resolver.content_id(dep)
+            content = resolver.content_id(dep) or resolver.locked.get(dep)
             if content is None:
                 if dep in graph.producers:
                     continue
-                if strict:
-                    raise PipelineError(
-                        f"{stage.source}: stage {stage.name!r} depends on {dep!r}, which does "
-                        "not exist and which no stage produces. Create it, track it with git "
-                        "or DVC, or fix the stage's deps."
-                    )
-                content = "missing"
+                # Data fetched or tracked elsewhere (a fresh clone has none of it): only the
+                # stages reading it are marked (the planner's "unknown input"), as DVC
+                # reports such a dep per stage instead of failing the whole pipeline.
+                content = MISSING
             ids[dep] = content
     return ids
 
@@ -77,6 +76,7 @@ class _DepResolver:
         self.tree = tree
         self.out_paths = out_paths
         self.ignore = ignore
+        self.locked: dict[str, str] = {}  # dep -> the hash a dvc.lock records for it
         self.digests = DigestCache(project.root)
         self._untracked: dict[str, list[str]] = {}
 
@@ -171,6 +171,42 @@ def _digest(path: Path, pool: Any) -> str:
     return file_digest(path, pool=pool)
 
 
+def _locked_deps(tree: FileTree, pipeline: Pipeline) -> dict[str, str]:
+    """The hashes that dvc.lock files (beside each dvc.yaml) record for stages' deps, by
+    project-relative path; a lock names deps relative to the stage's wdir."""
+    found: dict[str, str] = {}
+    docs: dict[str, Any] = {}
+    for stage in pipeline.stages:
+        lock = posixpath.join(posixpath.dirname(stage.source), "dvc.lock")
+        if lock not in docs:
+            docs[lock] = _load_lock(lock, tree.read(lock))
+        entry = docs[lock].get(stage.name.rpartition(":")[2])
+        for dep in entry.get("deps", []) if isinstance(entry, dict) else []:
+            digest = _recorded_hash(dep) if isinstance(dep, dict) else None
+            if digest is not None and isinstance(dep.get("path"), str):
+                path = posixpath.normpath(posixpath.join(stage.wdir, dep["path"]))
+                found.setdefault(path, f"dvc:{digest}")
+    return found
+
+
+def _load_lock(path: str, text: str | None) -> dict[str, Any]:
+    if text is None:
+        return {}
+    try:
+        doc = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        raise PipelineError(f"{path}: invalid YAML ({e}). Regenerate it with `dvc commit`.") from e
+    stages = doc.get("stages") if isinstance(doc, dict) else None
+    return stages if isinstance(stages, dict) else {}
+
+
+def _recorded_hash(out: dict[str, Any]) -> str | None:
+    for field in ("md5", "sha256", "etag", "checksum"):
+        if out.get(field):
+            return f"{field}:{out[field]}"
+    return None
+
+
 def _pointer_hash(path: str, text: str) -> str:
     try:
         doc = yaml.safe_load(text)
@@ -180,10 +216,10 @@ def _pointer_hash(path: str, text: str) -> str:
             f"{path}: not a valid DVC pointer file (expected `outs: [{{md5: ..., path: ...}}]`). "
             "Regenerate it with `dvc add`."
         ) from e
-    for field in ("md5", "sha256", "etag", "checksum"):
-        if out.get(field):
-            return f"{field}:{out[field]}"
-    raise PipelineError(f"{path}: the pointer records no hash; regenerate it with `dvc add`.")
+    digest = _recorded_hash(out)
+    if digest is None:
+        raise PipelineError(f"{path}: the pointer records no hash; regenerate it with `dvc add`.")
+    return digest
 
 
 def _parents(path: str) -> Iterator[str]:

@@ -18,7 +18,8 @@ from ci_ml.plan.keys import stage_key
 
 @dataclass(frozen=True, slots=True)
 class Reason:
-    kind: str  # new, cmd, param, dep, deps, outs, wdir, upstream, always_changed, frozen
+    kind: str  # new, cmd, param, dep, deps, outs, wdir, upstream, always_changed, frozen,
+    # unknown (an input nobody can vouch for), external (an out outside the repository)
     text: str
 
 
@@ -136,7 +137,8 @@ def plan(base: Side, head: Side) -> Plan:
                 if plans[p].affected and not plans[p].stage.frozen
             ]
             reasons += [Reason("upstream", f"upstream {p!r} changed") for p in upstream]
-        changed = any(reason.kind != "upstream" for reason in reasons)
+        reasons += _unknown_inputs(stage, head.dep_ids)
+        changed = any(reason.kind not in ("upstream", "unknown") for reason in reasons)
         if affected and stage.frozen:
             reasons.append(Reason("frozen", "frozen: not run (unfreeze it to run)"))
         plans[name] = StagePlan(
@@ -157,6 +159,20 @@ def plan(base: Side, head: Side) -> Plan:
         removed=tuple(sorted(set(base_stages) - set(head_stages))),
         graph=head_graph,
     )
+
+
+def _unknown_inputs(stage: Stage, dep_ids: Mapping[str, str]) -> list[Reason]:
+    """Deps nobody can vouch for: not in git, produced by no stage, and with no hash in a
+    .dvc file or dvc.lock. Said on every stage that reads one, whether or not it runs."""
+    return [
+        Reason(
+            "unknown",
+            f"unknown input: {dep} is not in git, no stage produces it, and no .dvc file or "
+            "dvc.lock records its hash",
+        )
+        for dep in stage.deps
+        if dep_ids.get(dep) == "missing"
+    ]
 
 
 def own_changes(

@@ -79,7 +79,7 @@ def _side(
     if settings is not None:
         pipeline = apply_settings(pipeline, settings)
     graph = build_graph(pipeline)
-    dep_ids = dep_content_ids(project, tree, pipeline, graph, strict=tree.worktree, ignore=ignore)
+    dep_ids = dep_content_ids(project, tree, pipeline, graph, ignore=ignore)
     return Side(ref=label, sha=sha, pipeline=pipeline, dep_ids=dep_ids, graph=graph)
 
 

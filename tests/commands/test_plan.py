@@ -236,11 +236,15 @@ def test_shallow_clone_without_the_base_says_how_to_fetch(repo: GitRepo, tmp_pat
     assert f"git fetch --no-tags --depth=1 origin {base}" in err
 
 
-def test_missing_dep_names_stage_and_path(repo: GitRepo) -> None:
+def test_deleted_dep_marks_its_stage_and_keeps_the_plan(repo: GitRepo) -> None:
     repo.write({"data/raw.csv": None}, commit="head")
-    code, _out, err = run_cli("plan", "--base", "HEAD~1", cwd=repo.path)
-    assert code == 2
-    assert "stage 'prepare' depends on 'data/raw.csv', which does not exist" in err
+    doc = plan_json(repo, "--base", "HEAD~1")
+    assert will_run(doc) == ["prepare", "train", "evaluate"]
+    assert reasons(doc, "prepare") == [
+        "dep data/raw.csv deleted",
+        "unknown input: data/raw.csv is not in git, no stage produces it, and no .dvc file "
+        "or dvc.lock records its hash",
+    ]
 
 
 def test_malformed_yaml_names_the_line(repo: GitRepo) -> None:
@@ -504,3 +508,139 @@ def test_messages_name_the_right_file_and_no_internal_type(
     assert code == 2, err
     assert message in err
     assert "LineDict" not in err
+
+
+def test_nested_dvc_project_is_planned_on_its_own(git_repo: GitRepo) -> None:
+    # DVC 3.67.1: `dvc init` at the top and `dvc init --subdir` in sub/; `dvc stage list` at
+    # the top lists only "top", and in sub/ only "inner": a nested project is its own repo.
+    files = {
+        ".dvc/config": "",
+        "dvc.yaml": "stages:\n  top:\n    cmd: cat a.txt > t\n    deps: [a.txt]\n    outs: [t]\n",
+        "a.txt": "1\n",
+        "sub/.dvc/config": "",
+        "sub/dvc.yaml": "stages:\n  inner:\n    cmd: cat b.txt > i\n    deps: [b.txt]\n    outs: [i]\n",
+        "sub/b.txt": "1\n",
+    }
+    git_repo.write(files, commit="base")
+    git_repo.write({"a.txt": "2\n", "sub/b.txt": "2\n"}, commit="head")
+    top = plan_json(git_repo, "--base", "HEAD~1")
+    assert [s["name"] for s in top["stages"]] == ["top"]
+    inner = plan_json(git_repo, "-C", "sub", "--base", "HEAD~1")
+    assert [s["name"] for s in inner["stages"]] == ["inner"]
+    assert will_run(inner) == ["inner"]
+
+
+PARAMS_FROM_OUTS = """\
+stages:
+  configure:
+    cmd: "cat configure.py > /dev/null && echo lr: 0.1 > conf/train.yaml"
+    deps: [configure.py]
+    outs: [conf/train.yaml]
+  train:
+    cmd: cat conf/train.yaml > model.txt
+    params:
+    - conf/train.yaml:
+      - lr
+    outs: [model.txt]
+"""
+
+
+def test_params_file_written_by_a_stage_is_an_edge(git_repo: GitRepo) -> None:
+    # DVC 3.67.1: `dvc dag` draws configure -> train (train reads, through `params:`, a file
+    # that configure writes); conf/train.yaml is git-ignored by `dvc repro`, so never
+    # committed. Head edits configure.py: status {"configure": [{"changed deps":
+    # {"configure.py": "modified"}}]}, and train is reproduced after configure when its
+    # params change.
+    files = {
+        "dvc.yaml": PARAMS_FROM_OUTS,
+        "configure.py": "1\n",
+        "conf/.gitignore": "/train.yaml\n",
+    }
+    git_repo.write(files, commit="base")
+    git_repo.write({"configure.py": "2\n"}, commit="head")
+    doc = plan_json(git_repo, "--base", "HEAD~1")
+    assert will_run(doc) == ["configure", "train"]
+    assert reasons(doc, "train") == ["upstream 'configure' changed"]
+
+
+MISSING_DEP = """\
+stages:
+  train:
+    cmd: cat data/raw.csv > m.txt
+    deps: [data/raw.csv]
+    outs: [m.txt]
+  lint:
+    cmd: cat src.py > l.txt
+    deps: [src.py]
+    outs: [l.txt]
+"""
+LOCK = """\
+schema: '2.0'
+stages:
+  train:
+    cmd: cat data/raw.csv > m.txt
+    deps:
+    - path: data/raw.csv
+      hash: md5
+      md5: 60b725f10c9c85c70d97880dfe8191b3
+      size: 2
+    outs:
+    - path: m.txt
+      hash: md5
+      md5: 60b725f10c9c85c70d97880dfe8191b3
+      size: 2
+"""
+
+
+def test_missing_dep_with_a_lock_hash_is_not_a_change(git_repo: GitRepo) -> None:
+    # DVC 3.67.1 after `dvc repro`, data/raw.csv removed (a fresh clone of DVC-tracked data)
+    # and src.py edited: status {"train": [{"changed deps": {"data/raw.csv": "deleted"}}],
+    # "lint": [...modified]}. DVC reports train per stage and plans the rest; ci-ml goes
+    # further and identifies the data by the hash dvc.lock records, so train is unchanged.
+    files = {"dvc.yaml": MISSING_DEP, "dvc.lock": LOCK, "src.py": "1\n"}
+    git_repo.write(files, commit="base")
+    git_repo.write({"src.py": "2\n"}, commit="head")
+    doc = plan_json(git_repo, "--base", "HEAD~1")
+    assert will_run(doc) == ["lint"]
+    assert reasons(doc, "train") == []
+
+
+def test_missing_dep_without_a_hash_marks_only_its_stages(git_repo: GitRepo) -> None:
+    # Same DVC answer as above: DVC reports the missing dep against train only.
+    git_repo.write({"dvc.yaml": MISSING_DEP, "src.py": "1\n"}, commit="base")
+    git_repo.write({"src.py": "2\n"}, commit="head")
+    doc = plan_json(git_repo, "--base", "HEAD~1")
+    assert will_run(doc) == ["lint"]
+    assert reasons(doc, "train") == [
+        "unknown input: data/raw.csv is not in git, no stage produces it, and no .dvc file "
+        "or dvc.lock records its hash"
+    ]
+
+
+ABSOLUTE_OUT = """\
+stages:
+  export:
+    cmd: cat src.txt > /tmp/ci-ml-export/x.txt
+    deps: [src.txt]
+    outs:
+    - /tmp/ci-ml-export/x.txt:
+        cache: false
+  other:
+    cmd: cat src.txt > o.txt
+    deps: [src.txt]
+    outs: [o.txt]
+"""
+
+
+def test_absolute_out_is_planned_and_never_cached(git_repo: GitRepo) -> None:
+    # DVC 3.67.1, head edits src.txt: status {"export": [{"changed deps": {"src.txt":
+    # "modified"}}], "other": [...]}; repro --dry runs both. (Without `cache: false`, DVC 3
+    # fails at run time: "Saving cached external output ... is not supported since DVC 3.0".)
+    git_repo.write({"dvc.yaml": ABSOLUTE_OUT, "src.txt": "1\n"}, commit="base")
+    git_repo.write({"src.txt": "2\n"}, commit="head")
+    doc = plan_json(git_repo, "--base", "HEAD~1")
+    assert will_run(doc) == ["export", "other"]
+    assert reasons(doc, "export") == [
+        "dep src.txt modified",
+        "out /tmp/ci-ml-export/x.txt lies outside the repository: not cached",
+    ]
