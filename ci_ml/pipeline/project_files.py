@@ -3,7 +3,7 @@
 `ProjectFiles` wraps the caller's `read(path) -> text | None` (project-relative POSIX paths,
 backed by the working tree or by git objects). It parses each params or vars file once, gives
 each referenced param its value as canonical JSON, and turns a stage's paths into normalised
-project-relative ones, refusing absolute paths and URLs.
+project-relative ones, refusing URLs and absolute paths (but absolute outs: DVC plans them).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from ci_ml.pipeline.model import Param
 from ci_ml.pipeline.params import canonical_json, flat_keys, lookup, parse_params_text
 from ci_ml.pipeline.schema import Site
 
+_OUT_FIELDS = ("outs", "metrics", "plots")
 _NOT_LOCAL = re.compile(r"/|[A-Za-z][A-Za-z0-9+.-]*://|[A-Za-z]:[\\/]")
 
 
@@ -70,7 +71,12 @@ class ProjectFiles:
             return _project_path(base, path, site, field)  # raises
         found = self._paths.get((base, path))
         if found is None:
-            found = self._paths[base, path] = _project_path(base, path, site, field)
+            if field in _OUT_FIELDS and path.startswith("/"):
+                # An export to a shared path: planned, never cached (Stage.external_outs).
+                found = posixpath.normpath(path)
+            else:
+                found = _project_path(base, path, site, field)
+            self._paths[base, path] = found
         return found
 
 

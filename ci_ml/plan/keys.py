@@ -33,7 +33,7 @@ def stage_key(stage: Stage, dep_ids: Mapping[str, str], *, run_nonce: str = "") 
         "v": KEY_VERSION,
         "cmd": list(stage.cmd),
         "wdir": stage.wdir,
-        "outs": sorted(stage.out_paths),
+        "outs": sorted(out.path for out in stage.outs),
         "params": sorted([p.file, p.key or "", p.value] for p in stage.params),
         "deps": sorted([dep, dep_ids[dep]] for dep in stage.deps),
     }

@@ -138,7 +138,11 @@ def plan(base: Side, head: Side) -> Plan:
             ]
             reasons += [Reason("upstream", f"upstream {p!r} changed") for p in upstream]
         reasons += _unknown_inputs(stage, head.dep_ids)
-        changed = any(reason.kind not in ("upstream", "unknown") for reason in reasons)
+        reasons += [
+            Reason("external", f"out {path} lies outside the repository: not cached")
+            for path in stage.external_outs
+        ]
+        changed = any(r.kind not in ("upstream", "unknown", "external") for r in reasons)
         if affected and stage.frozen:
             reasons.append(Reason("frozen", "frozen: not run (unfreeze it to run)"))
         plans[name] = StagePlan(
@@ -197,8 +201,9 @@ def own_changes(
         reasons.append(Reason("wdir", f"wdir changed: {old.wdir} -> {new.wdir}"))
     reasons += changed_params
     reasons += _dep_reasons(old, new, old_ids, new_ids, graph)
-    if sorted(old.out_paths) != sorted(new.out_paths):
-        reasons.append(Reason("outs", _list_change("outs", old.out_paths, new.out_paths)))
+    old_outs, new_outs = tuple(o.path for o in old.outs), tuple(o.path for o in new.outs)
+    if sorted(old_outs) != sorted(new_outs):
+        reasons.append(Reason("outs", _list_change("outs", old_outs, new_outs)))
     return reasons
 
 
