@@ -152,27 +152,35 @@ class Context:
         if not layers:
             raise SelectionNotFound(0, self.names())
         pieces: list[Var] = []
-        missing: SelectionNotFound | None = None
+        misses: list[tuple[Layer, SelectionNotFound]] = []
         for layer in layers:  # a mapping that several sources add keys to
             try:
                 pieces.append(_descend(layer.source, head, layer.data[head], parts, 1))
             except SelectionNotFound as exc:
-                missing = exc if missing is None or exc.index > missing.index else missing
+                misses.append((layer, exc))
         if not pieces:
-            assert missing is not None
-            raise missing
+            # Name every file the missing key was looked for in, with all their keys.
+            deepest = max(exc.index for _, exc in misses)
+            found = [(layer, exc) for layer, exc in misses if exc.index == deepest]
+            raise SelectionNotFound(
+                deepest,
+                sorted({c for _, exc in found for c in exc.choices}),
+                tuple(layer.label for layer, _ in found),
+            )
         value = pieces[0].value if len(pieces) == 1 else _merged([p.value for p in pieces])
         return value, [piece for piece in pieces if piece.source is not None]
 
 
 class SelectionNotFound(Exception):
     """Raised by `Context.select`: part `index` of the expression does not resolve, and
-    `choices` are the names that would."""
+    `choices` are the names that would; `sources` the vars files searched, when
+    several define the parent."""
 
-    def __init__(self, index: int, choices: list[str]) -> None:
+    def __init__(self, index: int, choices: list[str], sources: tuple[str, ...] = ()) -> None:
         super().__init__(index)
         self.index = index
         self.choices = choices
+        self.sources = sources  # the vars sources searched, when several define the parent
 
 
 def _descend(source: str | None, key: str, value: Any, parts: tuple[str, ...], start: int) -> Var:

@@ -1,4 +1,5 @@
-"""`.dvcignore` matching (gitignore syntax), used when collecting pipeline files. [pure]
+"""`.dvcignore` matching (gitignore syntax), used when collecting pipeline files and the
+files of directory deps. [pure]
 
 Supported: blank lines and `#` comments, `!` negation, a trailing `/` for directories only,
 a leading or inner `/` anchoring the pattern to the .dvcignore's directory, `*`, `?`, `[...]`
@@ -28,6 +29,9 @@ class IgnoreRules:
         for path, text in sorted(files):
             base = posixpath.dirname(path)
             self._rules.extend(_parse(base, text))
+
+    def __bool__(self) -> bool:
+        return bool(self._rules)
 
     def is_ignored(self, path: str) -> bool:
         """True when `path` (a file) or any directory above it is ignored."""

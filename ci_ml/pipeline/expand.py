@@ -16,6 +16,7 @@ from typing import Any
 from ci_ml.errors import PipelineError
 from ci_ml.pipeline.context import Bound, Context, Var
 from ci_ml.pipeline.interpolate import Resolver, exact_expr, to_str
+from ci_ml.pipeline.schema import a_type
 
 _log = logging.getLogger("ci_ml")
 
@@ -32,7 +33,7 @@ def foreach_members(ctx: Context, data: Any, where: object) -> Members:
         return [(k, {"item": var, "key": Var(None, "", k)}) for k, var in by_key.items()]
     if not isinstance(value, list):
         raise PipelineError(
-            f"{where}: foreach needs a list or a mapping, got {type(value).__name__} "
+            f"{where}: foreach needs a list or a mapping, got {a_type(value)} "
             f"({value!r}). Point it at a list or mapping in params.yaml or vars."
         )
     _warn_taken(ctx, ("item",), where)
@@ -40,6 +41,8 @@ def foreach_members(ctx: Context, data: Any, where: object) -> Members:
     # index; equal values collapse into one member, as in DVC.
     composite = any(isinstance(item, (Mapping, list)) for item in value)
     named = {str(i) if composite else to_str(var.value): var for i, var in enumerate(origins)}
+    if not composite:
+        named = {suffix: by_value(var) for suffix, var in named.items()}
     return [(suffix, {"item": var}) for suffix, var in named.items()]
 
 
@@ -54,9 +57,10 @@ def matrix_members(ctx: Context, data: Any, where: object) -> Members:
         value, origins = _elements(ctx, values, where, "matrix")
         if not isinstance(value, list):
             raise PipelineError(
-                f"{where}: matrix entry {axis!r} must be a list, got {type(value).__name__}."
+                f"{where}: matrix entry {axis!r} must be a list, got {a_type(value)}."
             )
-        axes[str(axis)] = origins
+        composite = any(isinstance(var.value, (Mapping, list)) for var in origins)
+        axes[str(axis)] = origins if composite else [by_value(var) for var in origins]
     # Combinations that print alike (0.1 and 0.10) collapse into one member, as in DVC.
     members: dict[str, dict[str, Bound]] = {}
     for combo in itertools.product(*(list(enumerate(v)) for v in axes.values())):
@@ -68,6 +72,13 @@ def matrix_members(ctx: Context, data: Any, where: object) -> Members:
         suffix = "-".join(parts)
         members[suffix] = {"item": item, "key": Var(None, "", suffix)}
     return list(members.items())
+
+
+def by_value(var: Var) -> Var:
+    """A plain list element, untracked: its member is named by its value, so the member
+    depends on that value, not on the element's position in the list. Tracking it as
+    `models.1` would re-run every member after an insertion (DVC keys members by name)."""
+    return Var(None, "", var.value) if var.source is not None else var
 
 
 def _elements(ctx: Context, data: Any, where: object, field_name: str) -> tuple[Any, list[Var]]:

@@ -23,6 +23,7 @@ from typing import Any, NamedTuple
 
 from ci_ml.errors import PipelineError, did_you_mean
 from ci_ml.pipeline.context import Context, SelectionNotFound, Var
+from ci_ml.pipeline.schema import a_type
 from ci_ml.yaml_schema import LineDict
 
 # Same pattern as DVC's KEYCRE: a `${` not preceded by a backslash, up to the first `}`.
@@ -82,6 +83,9 @@ class Resolver:
     where: object  # formatted only when there is an error
     field_name: str
     used: list[Var] = field(default_factory=list)
+    # Stage fields take only scalars from `${x}` (and a dict in cmd), as DVC's validate_value
+    # rules; foreach, matrix and the top-level sections may select whole lists and mappings.
+    scalars_only: bool = False
 
     def resolve_field(self, name: str, data: Any) -> Any:
         self.field_name = name
@@ -133,20 +137,34 @@ class Resolver:
             fix = "Define it in params.yaml or under vars, or fix the name."
         else:
             parent = ".".join(parts[: exc.index])
-            what = f"{parent!r} has no {name!r}{did_you_mean(name, exc.choices)}"
+            # A mapping that several vars files add keys to: say which files were searched.
+            merged = f" (merged from {', '.join(exc.sources)})" if len(exc.sources) > 1 else ""
+            what = f"{parent!r}{merged} has no {name!r}{did_you_mean(name, exc.choices)}"
             fix = "Add the key or fix the expression."
         return f"{self.where}: cannot resolve ${{{expr}}} in {self.field_name!r}: {what}. {fix}"
 
     def _resolve_str(self, text: str) -> Any:
         literals, exprs, exact = _template(text)
         if exact:
-            return self._value(*exprs[0])
+            value = self._value(*exprs[0])
+            is_args = isinstance(value, Mapping) and self.field_name == "cmd"
+            if self.scalars_only and isinstance(value, (list, Mapping)) and not is_args:
+                self._refuse_collection(exprs[0][0], value)
+            return value
         out = literals[0]
         for index, (expr, parts) in enumerate(exprs):
             value = self._value(expr, parts)
             text = value if type(value) is str else self._to_str(expr, value)
             out = f"{out}{text}{literals[index + 1]}"
         return out
+
+    def _refuse_collection(self, inner: str, value: Any) -> None:
+        raise PipelineError(
+            f"{self.where}: cannot interpolate ${{{inner}}} in {self.field_name!r}: it is "
+            f"{a_type(value)}, and DVC fills a stage field only with a string, number or "
+            f"boolean (and cmd with a dict of arguments). Write the entries out, or select one "
+            f"value, e.g. ${{{inner}.0}}."
+        )
 
     def _to_str(self, inner: str, value: Any) -> str:
         if isinstance(value, str):
@@ -160,8 +178,8 @@ class Resolver:
                 msg = f"{self.where}: cannot interpolate ${{{inner}}} in cmd: {exc}."
                 raise PipelineError(msg) from None
         raise PipelineError(
-            f"{self.where}: cannot interpolate ${{{inner}}} in {self.field_name!r}: it is a "
-            f"{type(value).__name__}, and only strings, numbers, booleans (and dicts in cmd) "
+            f"{self.where}: cannot interpolate ${{{inner}}} in {self.field_name!r}: it is "
+            f"{a_type(value)}, and only strings, numbers, booleans (and dicts in cmd) "
             f"can be part of a string. Select one value, e.g. ${{{inner}.<key>}}."
         )
 

@@ -75,12 +75,22 @@ class Stage:
     outs: tuple[Out, ...] = ()
     frozen: bool = False
     always_changed: bool = False
+    # No deps, no `params:` and no outs: DVC's "callback" stage (Stage.is_callback), which is
+    # always considered changed.
+    callback: bool = False
     desc: str = ""
     settings: StageSettings = field(default_factory=StageSettings)
 
     @property
     def out_paths(self) -> tuple[str, ...]:
-        return tuple(out.path for out in self.outs)
+        """The outputs inside the repository: what the graph links and the cache stores."""
+        return tuple(out.path for out in self.outs if not out.path.startswith("/"))
+
+    @property
+    def external_outs(self) -> tuple[str, ...]:
+        """Absolute outs (an export to a shared path): the stage is planned and run as DVC
+        does, but ci-ml never caches or restores them, since a cache cannot vouch for them."""
+        return tuple(out.path for out in self.outs if out.path.startswith("/"))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

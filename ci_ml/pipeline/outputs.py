@@ -14,7 +14,7 @@ from ci_ml.errors import PipelineError, did_you_mean
 from ci_ml.pipeline.model import Out, OutKind
 from ci_ml.pipeline.params import canonical_json
 from ci_ml.pipeline.project_files import ProjectFiles
-from ci_ml.pipeline.schema import PipelineFile, Site, check_keys, field_entries
+from ci_ml.pipeline.schema import PipelineFile, Site, a_type, check_keys, field_entries
 from ci_ml.yaml_schema import key_line
 
 _OUT_OPTIONS = ("cache", "persist", "checkpoint", "remote", "push", "desc", "type", "labels")
@@ -59,9 +59,19 @@ def _out_options(kind: OutKind, path: object, options: Any, site: Site) -> Mappi
             f"{site.at(key_line(options, key))}: unknown option {key!r} of {kind} entry "
             f"{path!r}{did_you_mean(str(key), allowed)}. Options: {', '.join(allowed)}."
         )
-    for flag in ("cache", "persist"):
+    for flag in ("cache", "persist", *(("header",) if kind == "plots" else ())):
         if not isinstance(options.get(flag, False), bool):
             raise PipelineError(f"{site}: {flag} of {kind} entry {path!r} must be true or false.")
+    for prop in _PLOT_PROPS if kind == "plots" else ():
+        value = options.get(prop)
+        if prop != "header" and value is not None and not isinstance(value, str):
+            # DVC's PLOT_PROPS: a stage's plot takes one x and one y column; a mapping of
+            # files to columns belongs to a top-level plot definition.
+            raise PipelineError(
+                f"{site.at(key_line(options, prop))}: plot option {prop!r} of {path} must be a "
+                f"string (a column name), got {a_type(value)}. To plot columns of several "
+                "files, use a top-level `plots:` definition."
+            )
     return options
 
 

@@ -15,6 +15,7 @@ import sys
 from typing import Any
 
 from ci_ml.errors import PipelineError
+from ci_ml.pipeline.schema import a_type
 from ci_ml.yaml_load import load_yaml_text
 
 if sys.version_info >= (3, 11):
@@ -49,7 +50,7 @@ def parse_params_text(path: str, text: str) -> dict[str, Any]:
         return {}
     if not isinstance(data, dict):
         raise PipelineError(
-            f"{path}: expected a mapping of param names to values, got {type(data).__name__}. "
+            f"{path}: expected a mapping of param names to values, got {a_type(data)}. "
             "Put the values under named keys."
         )
     return data

@@ -17,14 +17,15 @@ import gc
 import logging
 import posixpath
 from collections.abc import Callable, Mapping, MutableMapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from ci_ml.errors import PipelineError, did_you_mean
 from ci_ml.pipeline.interpolate import Resolver
 from ci_ml.pipeline.model import Out, Pipeline, Stage
 from ci_ml.pipeline.outputs import top_plots
-from ci_ml.pipeline.project_files import ProjectFiles
-from ci_ml.pipeline.schema import PipelineFile, Site, field_entries, pipeline_file
+from ci_ml.pipeline.project_files import ProjectFiles, missing_params_error
+from ci_ml.pipeline.schema import PipelineFile, Site, a_type, field_entries, pipeline_file
 from ci_ml.pipeline.stages import file_stages
 from ci_ml.pipeline.vars_context import default_context, with_vars
 from ci_ml.yaml_load import load_yaml_text
@@ -92,11 +93,36 @@ def _parse(
         top_params += [files.path(pf.dir, p, site, "params") for p in _list(top, doc, "params")]
         plots += top_plots(files, pf, _list(top, doc, "plots"))
     return Pipeline(
-        stages=tuple(stages[name] for name in sorted(stages)),
+        stages=_with_produced_params(files, [stages[name] for name in sorted(stages)]),
         metrics=tuple(dict.fromkeys(metrics)),
         plots=tuple(plots),
         params_files=tuple(sorted(files.used.union(top_params))),
     )
+
+
+def _with_produced_params(files: ProjectFiles, stages: list[Stage]) -> tuple[Stage, ...]:
+    """A params file that a stage writes (one of its outs, or inside one) is also a dep of
+    the stages that read it, as in DVC's graph, so they run after it and follow its key.
+    A params file that is missing and that no stage writes is an error."""
+    outs = {path for stage in stages for path in stage.out_paths}
+    for path, site in files.missing.items():
+        if not _is_within(path, outs):
+            raise missing_params_error(path, site)
+    result = []
+    for stage in stages:
+        produced = [p.file for p in stage.params if _is_within(p.file, outs)]
+        if produced:
+            stage = replace(stage, deps=tuple(dict.fromkeys((*stage.deps, *produced))))
+        result.append(stage)
+    return tuple(result)
+
+
+def _is_within(path: str, outs: set[str]) -> bool:
+    while path and path not in (".", "/"):
+        if path in outs:
+            return True
+        path = posixpath.dirname(path)
+    return False
 
 
 def _load_document(
@@ -112,7 +138,7 @@ def _load_document(
         return {}
     if not isinstance(doc, dict):
         raise PipelineError(
-            f"{pf.path}: expected a mapping with `stages:` at the top, got {type(doc).__name__}."
+            f"{pf.path}: expected a mapping with `stages:` at the top, got {a_type(doc)}."
         )
     allowed = (*_TOP_KEYS, *_IGNORED_TOP_KEYS, *(_CONFIG_TOP_KEYS if pf.is_config else ()))
     for key in doc:

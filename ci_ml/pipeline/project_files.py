@@ -3,7 +3,7 @@
 `ProjectFiles` wraps the caller's `read(path) -> text | None` (project-relative POSIX paths,
 backed by the working tree or by git objects). It parses each params or vars file once, gives
 each referenced param its value as canonical JSON, and turns a stage's paths into normalised
-project-relative ones, refusing absolute paths and URLs.
+project-relative ones, refusing URLs and absolute paths (but absolute outs: DVC plans them).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from ci_ml.pipeline.model import Param
 from ci_ml.pipeline.params import canonical_json, flat_keys, lookup, parse_params_text
 from ci_ml.pipeline.schema import Site
 
+_OUT_FIELDS = ("outs", "metrics", "plots")
 _NOT_LOCAL = re.compile(r"/|[A-Za-z][A-Za-z0-9+.-]*://|[A-Za-z]:[\\/]")
 
 
@@ -28,6 +29,7 @@ class ProjectFiles:
     def __init__(self, read: Callable[[str], str | None]) -> None:
         self.read = read
         self.used: set[str] = set()
+        self.missing: dict[str, Site] = {}  # params files a stage lists that do not exist
         self._params: dict[str, dict[str, Any] | None] = {}
         self._values: dict[tuple[str, str | None], Param] = {}
         self._paths: dict[tuple[str, str], str] = {}
@@ -48,10 +50,9 @@ class ProjectFiles:
         if param is None:
             data = self.params(path)
             if data is None:
-                raise PipelineError(
-                    f"{site}: params file {path} does not exist. Create it or fix the stage's "
-                    "params list."
-                )
+                # Maybe a stage writes it (an out): the parser decides once it knows every out.
+                self.missing.setdefault(path, site)
+                return Param(file=path, key=key, value="null")
             value = _param_value(data, path, key, site)
             param = self._values[path, key] = Param(file=path, key=key, value=value)
         return param
@@ -70,8 +71,20 @@ class ProjectFiles:
             return _project_path(base, path, site, field)  # raises
         found = self._paths.get((base, path))
         if found is None:
-            found = self._paths[base, path] = _project_path(base, path, site, field)
+            if field in _OUT_FIELDS and path.startswith("/"):
+                # An export to a shared path: planned, never cached (Stage.external_outs).
+                found = posixpath.normpath(path)
+            else:
+                found = _project_path(base, path, site, field)
+            self._paths[base, path] = found
         return found
+
+
+def missing_params_error(path: str, site: Site) -> PipelineError:
+    return PipelineError(
+        f"{site}: params file {path} does not exist and no stage writes it. Create it or fix "
+        "the stage's params list."
+    )
 
 
 def _param_value(data: dict[str, Any], path: str, key: str | None, site: Site) -> str:

@@ -86,5 +86,20 @@ def field_entries(value: Any, site: object, field: str) -> list[Any]:
     if value is None:
         return []
     if not isinstance(value, list):
-        raise PipelineError(f"{site}: `{field}` must be a list, got {type(value).__name__}.")
+        raise PipelineError(f"{site}: `{field}` must be a list, got {a_type(value)}.")
     return value
+
+
+def a_type(value: Any) -> str:
+    """What a YAML value is, in YAML's words and with its article ("a mapping"), for messages:
+    never an internal class name (the YAML reader returns mappings as LineDicts)."""
+    if isinstance(value, Mapping):
+        return "a mapping"
+    if isinstance(value, (list, tuple)):
+        return "a list"
+    if isinstance(value, bool):
+        return "a boolean"
+    if value is None:
+        return "null"
+    names = {int: "an integer", float: "a number", str: "a string"}
+    return names.get(type(value), f"a {type(value).__name__}")

@@ -29,7 +29,9 @@ from ci_ml.pipeline.schema import (
 from ci_ml.pipeline.vars_context import with_vars
 from ci_ml.yaml_schema import key_line
 
-_RESOLVED_KEYS = ("cmd", *OUT_KINDS, "deps", "params", "frozen", "always_changed", "desc")
+# The fields whose interpolated values become the stage's params. Not `desc`: DVC compares
+# cmd, deps, outs and `params:`, so a value only a description shows changes nothing.
+_RESOLVED_KEYS = ("cmd", *OUT_KINDS, "deps", "params", "frozen", "always_changed")
 
 
 def file_stages(files: ProjectFiles, pf: PipelineFile, ctx: Context, doc: Any) -> Iterator[Stage]:
@@ -40,7 +42,12 @@ def file_stages(files: ProjectFiles, pf: PipelineFile, ctx: Context, doc: Any) -
     if not isinstance(doc, dict):
         raise PipelineError(f"{pf.path}: `stages` must be a mapping of stage name to definition.")
     for raw_name, definition in doc.items():
-        name = str(raw_name)
+        if not isinstance(raw_name, str):
+            raise PipelineError(
+                f"{Site(pf.path, key_line(doc, raw_name))}: stage name {raw_name!r} must be a "
+                f"string, as in DVC. Quote it ('{raw_name}':) or rename it."
+            )
+        name = raw_name
         site = Site(pf.path, key_line(doc, raw_name), name)
         if pf.is_config and _is_settings_only(definition):
             continue  # ci-ml settings for a stage defined elsewhere: config.py's business
@@ -89,7 +96,8 @@ class _StageBuilder:
             check_keys(raw, STAGE_KEYS, site, "stage", config=self.pf.is_config)
         if raw.get("cmd") is None:
             raise PipelineError(f"{site}: stage has no `cmd`. Add the command that it runs.")
-        resolver = Resolver(ctx, site, "wdir")
+        _check_raw_types(raw, site)
+        resolver = Resolver(ctx, site, "wdir", scalars_only=True)
         stage_dir = self.pf.dir
         if raw.get("wdir"):
             wdir = _text(resolver.resolve(raw["wdir"]), site, "wdir")
@@ -98,7 +106,14 @@ class _StageBuilder:
             resolver.context = with_vars(self.files, ctx, raw["vars"], base=stage_dir, site=site)
         # Every field first: the params come last, from all that the stage interpolated.
         values = {key: resolver.resolve_field(key, raw.get(key)) for key in _RESOLVED_KEYS}
+        desc = Resolver(resolver.context, site, "desc").resolve(raw.get("desc"))
         deps = field_entries(values["deps"], site, "deps")
+        outs = tuple(
+            out
+            for kind in OUT_KINDS
+            for out in stage_outs(self.files, kind, values[kind], base=stage_dir, site=site)
+        )
+        listed_params = field_entries(values["params"], site, "params")
         return Stage(
             name=f"{self.pf.prefix}{name}",
             group=self.group,
@@ -111,15 +126,31 @@ class _StageBuilder:
             params=stage_params(
                 self.files, values["params"], used=resolver.used, base=stage_dir, site=site
             ),
-            outs=tuple(
-                out
-                for kind in OUT_KINDS
-                for out in stage_outs(self.files, kind, values[kind], base=stage_dir, site=site)
-            ),
+            outs=outs,
             frozen=_flag(values["frozen"], site, "frozen"),
             always_changed=_flag(values["always_changed"], site, "always_changed"),
-            desc=_text(values["desc"] or "", site, "desc"),
+            callback=not (deps or listed_params or outs),
+            desc=_text(desc or "", site, "desc"),
         )
+
+
+def _check_raw_types(raw: dict[str, Any], site: Site) -> None:
+    """DVC checks a stage's shape before interpolating (dvc/schema.py, STAGE_DEFINITION):
+    `frozen: ${x}` is a string, not a boolean, and `deps: ${x}` a string, not a list."""
+    for key in ("frozen", "always_changed"):
+        value = raw.get(key)
+        if value is not None and not isinstance(value, bool):
+            raise PipelineError(
+                f"{site}: {key} must be true or false, got {value!r}. DVC does not "
+                f"interpolate {key}: write true or false."
+            )
+    for key in ("deps", "params", *OUT_KINDS):
+        value = raw.get(key)
+        if isinstance(value, str):
+            raise PipelineError(
+                f"{site}: `{key}` must be a list, got the string {value!r}. DVC does not "
+                "interpolate a whole list: write the entries out, one `${...}` each if needed."
+            )
 
 
 def _cmd(value: Any, site: Site) -> tuple[str, ...]:

@@ -15,18 +15,27 @@ from typing import Any
 import yaml
 
 from ci_ml.errors import PipelineError
-from ci_ml.pipeline import Graph, Pipeline
+from ci_ml.pipeline import Graph, IgnoreRules, Pipeline
 from ci_ml.plan.keys import combine_ids, file_digest
 from ci_ml.plan.project import FileTree, Project
 from ci_ml.state import STATE_DIR, DigestCache
 
+MISSING = "missing"
+
 
 def dep_content_ids(
-    project: Project, tree: FileTree, pipeline: Pipeline, graph: Graph, *, strict: bool
+    project: Project,
+    tree: FileTree,
+    pipeline: Pipeline,
+    graph: Graph,
+    *,
+    ignore: IgnoreRules | None = None,
 ) -> dict[str, str]:
-    """Content ids of deps that no stage produces (and of dirs that hold outputs and more)."""
+    """Content ids of deps that no stage produces (and of dirs that hold outputs and more).
+    Files that `.dvcignore` (`ignore`) ignores do not count in a directory, as in DVC."""
     out_paths = {out for stage in pipeline.stages for out in stage.out_paths}
-    resolver = _DepResolver(project, tree, out_paths)
+    resolver = _DepResolver(project, tree, out_paths, ignore or IgnoreRules(()))
+    resolver.locked = _locked_deps(tree, pipeline)
     if tree.worktree:
         resolver.list_untracked({dep for stage in pipeline.stages for dep in stage.deps})
     ids: dict[str, str] = {}
@@ -36,17 +45,14 @@ def dep_content_ids(
                 continue
             if dep in graph.producers and is_within_outputs(dep, out_paths):
                 continue
-            content = resolver.content_id(dep)
+            content = resolver.content_id(dep) or resolver.locked.get(dep)
             if content is None:
                 if dep in graph.producers:
                     continue
-                if strict:
-                    raise PipelineError(
-                        f"{stage.source}: stage {stage.name!r} depends on {dep!r}, which does "
-                        "not exist and which no stage produces. Create it, track it with git "
-                        "or DVC, or fix the stage's deps."
-                    )
-                content = "missing"
+                # Data fetched or tracked elsewhere (a fresh clone has none of it): only the
+                # stages reading it are marked (the planner's "unknown input"), as DVC
+                # reports such a dep per stage instead of failing the whole pipeline.
+                content = MISSING
             ids[dep] = content
     return ids
 
@@ -63,10 +69,14 @@ def is_within_outputs(dep: str, out_paths: set[str]) -> bool:
 class _DepResolver:
     """Finds the content id of one dep path on one side."""
 
-    def __init__(self, project: Project, tree: FileTree, out_paths: set[str]) -> None:
+    def __init__(
+        self, project: Project, tree: FileTree, out_paths: set[str], ignore: IgnoreRules
+    ) -> None:
         self.project = project
         self.tree = tree
         self.out_paths = out_paths
+        self.ignore = ignore
+        self.locked: dict[str, str] = {}  # dep -> the hash a dvc.lock records for it
         self.digests = DigestCache(project.root)
         self._untracked: dict[str, list[str]] = {}
 
@@ -90,7 +100,7 @@ class _DepResolver:
         entry = self.tree.entries.get(repo_path)
         if entry is not None:
             return "git:" + entry
-        inside = [p for p in self.tree.under(repo_path) if not self._is_output(p)]
+        inside = [p for p in self.tree.under(repo_path) if not self._is_excluded(p)]
         if inside:
             return self._git_dir_id(dep, repo_path, inside)
         pointer = self._pointer_id(dep)
@@ -98,14 +108,18 @@ class _DepResolver:
             return pointer
         return self._disk_id(dep)
 
-    def _is_output(self, repo_path: str) -> bool:
-        return is_within_outputs(self.project.from_repo(repo_path), self.out_paths)
+    def _is_excluded(self, repo_path: str) -> bool:
+        """An output, or ignored by .dvcignore: either way not part of a directory dep."""
+        path = self.project.from_repo(repo_path)
+        return is_within_outputs(path, self.out_paths) or (
+            bool(self.ignore) and self.ignore.is_ignored(path)
+        )
 
     def _git_dir_id(self, dep: str, repo_dir: str, paths: list[str]) -> str:
         files = {posixpath.relpath(p, repo_dir): "git:" + self.tree.entries[p] for p in paths}
         if self.tree.worktree:
             # Untracked, not ignored files count too: they are what the stage would read.
-            extra = [p for p in self._untracked.get(repo_dir, []) if not self._is_output(p)]
+            extra = [p for p in self._untracked.get(repo_dir, []) if not self._is_excluded(p)]
             for path, digest in self._hash(
                 [self.project.root / self.project.from_repo(p) for p in extra]
             ):
@@ -135,7 +149,7 @@ class _DepResolver:
         files = [
             f
             for f in _walk_files(target)
-            if not self._is_output(
+            if not self._is_excluded(
                 self.project.to_repo(f.relative_to(self.project.root).as_posix())
             )
         ]
@@ -157,6 +171,42 @@ def _digest(path: Path, pool: Any) -> str:
     return file_digest(path, pool=pool)
 
 
+def _locked_deps(tree: FileTree, pipeline: Pipeline) -> dict[str, str]:
+    """The hashes that dvc.lock files (beside each dvc.yaml) record for stages' deps, by
+    project-relative path; a lock names deps relative to the stage's wdir."""
+    found: dict[str, str] = {}
+    docs: dict[str, Any] = {}
+    for stage in pipeline.stages:
+        lock = posixpath.join(posixpath.dirname(stage.source), "dvc.lock")
+        if lock not in docs:
+            docs[lock] = _load_lock(lock, tree.read(lock))
+        entry = docs[lock].get(stage.name.rpartition(":")[2])
+        for dep in entry.get("deps", []) if isinstance(entry, dict) else []:
+            digest = _recorded_hash(dep) if isinstance(dep, dict) else None
+            if digest is not None and isinstance(dep.get("path"), str):
+                path = posixpath.normpath(posixpath.join(stage.wdir, dep["path"]))
+                found.setdefault(path, f"dvc:{digest}")
+    return found
+
+
+def _load_lock(path: str, text: str | None) -> dict[str, Any]:
+    if text is None:
+        return {}
+    try:
+        doc = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        raise PipelineError(f"{path}: invalid YAML ({e}). Regenerate it with `dvc commit`.") from e
+    stages = doc.get("stages") if isinstance(doc, dict) else None
+    return stages if isinstance(stages, dict) else {}
+
+
+def _recorded_hash(out: dict[str, Any]) -> str | None:
+    for field in ("md5", "sha256", "etag", "checksum"):
+        if out.get(field):
+            return f"{field}:{out[field]}"
+    return None
+
+
 def _pointer_hash(path: str, text: str) -> str:
     try:
         doc = yaml.safe_load(text)
@@ -166,10 +216,10 @@ def _pointer_hash(path: str, text: str) -> str:
             f"{path}: not a valid DVC pointer file (expected `outs: [{{md5: ..., path: ...}}]`). "
             "Regenerate it with `dvc add`."
         ) from e
-    for field in ("md5", "sha256", "etag", "checksum"):
-        if out.get(field):
-            return f"{field}:{out[field]}"
-    raise PipelineError(f"{path}: the pointer records no hash; regenerate it with `dvc add`.")
+    digest = _recorded_hash(out)
+    if digest is None:
+        raise PipelineError(f"{path}: the pointer records no hash; regenerate it with `dvc add`.")
+    return digest
 
 
 def _parents(path: str) -> Iterator[str]:

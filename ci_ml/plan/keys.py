@@ -25,18 +25,19 @@ PIECE = 64 << 20
 def stage_key(stage: Stage, dep_ids: Mapping[str, str], *, run_nonce: str = "") -> str:
     """The input-addressed key of `stage`; `dep_ids` maps each of its deps to a content id.
 
-    `run_nonce` is mixed in for `always_changed` stages only (the head commit), so such a
-    stage runs once per commit instead of being restored from the cache forever.
+    `run_nonce` is mixed in for `always_changed` stages only, and for stages with no deps and
+    no outs, which DVC always runs too (the head commit), so such a stage runs once per commit
+    instead of being restored from the cache forever.
     """
     doc: dict[str, object] = {
         "v": KEY_VERSION,
         "cmd": list(stage.cmd),
         "wdir": stage.wdir,
-        "outs": sorted(stage.out_paths),
+        "outs": sorted(out.path for out in stage.outs),
         "params": sorted([p.file, p.key or "", p.value] for p in stage.params),
         "deps": sorted([dep, dep_ids[dep]] for dep in stage.deps),
     }
-    if stage.always_changed:
+    if stage.always_changed or stage.callback:
         doc["always_changed"] = run_nonce
     return hashlib.sha256(canonical_json(doc).encode()).hexdigest()
 

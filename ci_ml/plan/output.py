@@ -32,6 +32,7 @@ def _stage_document(stage_plan: StagePlan, settings: Settings) -> dict[str, Any]
         "changed": stage_plan.changed,
         "affected": stage_plan.affected,
         "will_run": stage_plan.will_run,
+        "frozen": stage.frozen,
         "reasons": [{"kind": r.kind, "text": r.text} for r in stage_plan.reasons],
         "gpu": stage.settings.gpu,
         "runner": list(runner_labels(stage_plan, settings)),

@@ -18,7 +18,8 @@ from ci_ml.plan.keys import stage_key
 
 @dataclass(frozen=True, slots=True)
 class Reason:
-    kind: str  # new, cmd, param, dep, deps, outs, wdir, upstream, always_changed, frozen
+    kind: str  # new, cmd, param, dep, deps, outs, wdir, upstream, always_changed, frozen,
+    # unknown (an input nobody can vouch for), external (an out outside the repository)
     text: str
 
 
@@ -67,14 +68,26 @@ class Plan:
 
 
 def compute_keys(
-    pipeline: Pipeline, graph: Graph, dep_ids: Mapping[str, str], nonce: str
+    pipeline: Pipeline,
+    graph: Graph,
+    dep_ids: Mapping[str, str],
+    nonce: str,
+    *,
+    frozen_keys: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
     """Every stage's key, upstream first: a dep produced by a stage is identified by that
-    stage's key (combined with any non-output content), which is what lets the plan be static."""
+    stage's key (combined with any non-output content), which is what lets the plan be static.
+
+    `frozen_keys` (the base side's keys) pin frozen stages: a frozen stage's outputs stay what
+    they were, so its key, and every key downstream, does not follow its inputs (as in DVC,
+    where a frozen stage neither runs nor changes what its downstream reads)."""
     keys: dict[str, str] = {}
     stages = {stage.name: stage for stage in pipeline.stages}
     for name in graph.order:
         stage = stages[name]
+        if stage.frozen and frozen_keys is not None and name in frozen_keys:
+            keys[name] = frozen_keys[name]
+            continue
         ids = {dep: _dep_id(dep, graph, keys, dep_ids) for dep in stage.deps}
         keys[name] = stage_key(stage, ids, run_nonce=nonce)
     return keys
@@ -95,7 +108,15 @@ def plan(base: Side, head: Side) -> Plan:
     base_graph = base.graph or build_graph(base.pipeline)
     head_graph = head.graph or build_graph(head.pipeline)
     base_keys = compute_keys(base.pipeline, base_graph, base.dep_ids, base.sha or "")
-    head_keys = compute_keys(head.pipeline, head_graph, head.dep_ids, head.sha or "worktree")
+    head_nonce = head.sha or "worktree"
+    head_keys = compute_keys(
+        head.pipeline, head_graph, head.dep_ids, head_nonce, frozen_keys=base_keys
+    )
+    # A frozen stage is reported as affected when its own inputs changed, though it keeps
+    # its base key (above) and so changes nothing downstream.
+    own_keys = head_keys
+    if any(stage.frozen for stage in head.pipeline.stages):
+        own_keys = compute_keys(head.pipeline, head_graph, head.dep_ids, head_nonce)
     base_stages = {stage.name: stage for stage in base.pipeline.stages}
     head_stages = {stage.name: stage for stage in head.pipeline.stages}
 
@@ -105,14 +126,23 @@ def plan(base: Side, head: Side) -> Plan:
         base_key = base_keys.get(name)
         # Same key, same work: an edit that does not reach the key (a reworded `${}`
         # template that interpolates to the same cmd) changes nothing.
-        affected = base_key != head_keys[name]
+        affected = base_key != (own_keys if stage.frozen else head_keys)[name]
         reasons: list[Reason] = []
         if affected:
             old = base_stages.get(name)
             reasons = own_changes(old, stage, base.dep_ids, head.dep_ids, head_graph)
-            upstream = [p for p in head_graph.upstream[name] if plans[p].affected]
+            upstream = [
+                p
+                for p in head_graph.upstream[name]
+                if plans[p].affected and not plans[p].stage.frozen
+            ]
             reasons += [Reason("upstream", f"upstream {p!r} changed") for p in upstream]
-        changed = any(reason.kind != "upstream" for reason in reasons)
+        reasons += _unknown_inputs(stage, head.dep_ids)
+        reasons += [
+            Reason("external", f"out {path} lies outside the repository: not cached")
+            for path in stage.external_outs
+        ]
+        changed = any(r.kind not in ("upstream", "unknown", "external") for r in reasons)
         if affected and stage.frozen:
             reasons.append(Reason("frozen", "frozen: not run (unfreeze it to run)"))
         plans[name] = StagePlan(
@@ -135,6 +165,20 @@ def plan(base: Side, head: Side) -> Plan:
     )
 
 
+def _unknown_inputs(stage: Stage, dep_ids: Mapping[str, str]) -> list[Reason]:
+    """Deps nobody can vouch for: not in git, produced by no stage, and with no hash in a
+    .dvc file or dvc.lock. Said on every stage that reads one, whether or not it runs."""
+    return [
+        Reason(
+            "unknown",
+            f"unknown input: {dep} is not in git, no stage produces it, and no .dvc file or "
+            "dvc.lock records its hash",
+        )
+        for dep in stage.deps
+        if dep_ids.get(dep) == "missing"
+    ]
+
+
 def own_changes(
     old: Stage | None,
     new: Stage,
@@ -148,6 +192,8 @@ def own_changes(
     reasons: list[Reason] = []
     if old.always_changed or new.always_changed:
         reasons.append(Reason("always_changed", "always_changed: runs on every commit"))
+    elif new.callback:
+        reasons.append(Reason("always_changed", "no dependencies: always runs"))
     changed_params = _param_reasons(old.params, new.params)
     if old.cmd_template != new.cmd_template or (old.cmd != new.cmd and not changed_params):
         reasons.append(Reason("cmd", "cmd changed"))
@@ -155,8 +201,9 @@ def own_changes(
         reasons.append(Reason("wdir", f"wdir changed: {old.wdir} -> {new.wdir}"))
     reasons += changed_params
     reasons += _dep_reasons(old, new, old_ids, new_ids, graph)
-    if sorted(old.out_paths) != sorted(new.out_paths):
-        reasons.append(Reason("outs", _list_change("outs", old.out_paths, new.out_paths)))
+    old_outs, new_outs = tuple(o.path for o in old.outs), tuple(o.path for o in new.outs)
+    if sorted(old_outs) != sorted(new_outs):
+        reasons.append(Reason("outs", _list_change("outs", old_outs, new_outs)))
     return reasons
 
 

@@ -75,11 +75,11 @@ def _side(
     settings: Settings | None,
     documents: dict[tuple[str, str], Any] | None = None,
 ) -> Side:
-    pipeline = _parse(project, tree, label, {} if documents is None else documents)
+    pipeline, ignore = _parse(project, tree, label, {} if documents is None else documents)
     if settings is not None:
         pipeline = apply_settings(pipeline, settings)
     graph = build_graph(pipeline)
-    dep_ids = dep_content_ids(project, tree, pipeline, graph, strict=tree.worktree)
+    dep_ids = dep_content_ids(project, tree, pipeline, graph, ignore=ignore)
     return Side(ref=label, sha=sha, pipeline=pipeline, dep_ids=dep_ids, graph=graph)
 
 
@@ -95,14 +95,26 @@ def _worktree_tree(
 
 def _parse(
     project: Project, tree: FileTree, label: str, documents: dict[tuple[str, str], Any]
-) -> Pipeline:
-    found = _named(tree.entries, (PIPELINE_FILE, ".dvcignore"))
+) -> tuple[Pipeline, IgnoreRules]:
+    found = _named(tree.entries, (PIPELINE_FILE, ".dvcignore", "config"))
+    # A directory below the root with its own `.dvc/` is a nested DVC project: a repository of
+    # its own to DVC, planned with `-C` pointing at it, never part of this pipeline.
+    nested = tuple(
+        posixpath.dirname(posixpath.dirname(project.from_repo(p))) + "/"
+        for p in found["config"]
+        if posixpath.basename(posixpath.dirname(p)) == ".dvc"
+        and posixpath.dirname(posixpath.dirname(project.from_repo(p)))
+    )
+    own = {
+        name: [p for p in paths if not project.from_repo(p).startswith(nested)]
+        for name, paths in found.items()
+    }
     ignore = IgnoreRules(
-        (project.from_repo(p), tree.read(project.from_repo(p)) or "") for p in found[".dvcignore"]
+        (project.from_repo(p), tree.read(project.from_repo(p)) or "") for p in own[".dvcignore"]
     )
     files = [
         project.from_repo(p)
-        for p in found[PIPELINE_FILE]
+        for p in own[PIPELINE_FILE]
         if not ignore.is_ignored(project.from_repo(p))
     ]
     # A new dvc.yaml at the root counts before `git add`; one further down, once git tracks
@@ -111,10 +123,10 @@ def _parse(
         files.append(PIPELINE_FILE)
     if not files:
         if tree.read(CONFIG_FILE) is None:
-            return Pipeline(stages=())
+            return Pipeline(stages=()), ignore
         files = [CONFIG_FILE]
     try:
-        return parse_pipeline(tree.read, sorted(files), documents=documents)
+        return parse_pipeline(tree.read, sorted(files), documents=documents), ignore
     except PipelineError as e:
         if label == WORKTREE:
             raise

@@ -159,7 +159,7 @@ def test_a_mapping_that_several_files_extend_is_merged_and_both_are_tracked() ->
         ("${train.lr.x}", "cmd", "'train.lr' has no 'x'"),
         ("${a..b}", "cmd", "invalid interpolation ${a..b} in 'cmd'"),
         ("files ${paths}", "cmd", "cannot interpolate ${paths} in 'cmd': it is a list"),
-        ("out/${train}", "outs", "cannot interpolate ${train} in 'outs': it is a dict"),
+        ("out/${train}", "outs", "cannot interpolate ${train} in 'outs': it is a mapping"),
     ],
 )
 def test_resolve_errors_name_the_stage_expression_and_fix(
@@ -285,7 +285,9 @@ def test_foreach_items_are_tracked_to_their_file() -> None:
     )
 
 
-@pytest.mark.parametrize(("data", "kind"), [("${train.lr}", "float"), ("abc", "str"), (3, "int")])
+@pytest.mark.parametrize(
+    ("data", "kind"), [("${train.lr}", "a number"), ("abc", "a string"), (3, "an integer")]
+)
 def test_foreach_over_a_non_collection_names_the_type(data: Any, kind: str) -> None:
     with pytest.raises(PipelineError) as info:
         foreach_members(FILE_CTX, data, "dvc.yaml:3: stage 'a'")
@@ -320,16 +322,14 @@ def test_matrix_binds_each_axis_and_the_key() -> None:
     ctx = FILE_CTX.with_bound(members[1][1])
     value, used = resolve("${item.layers} ${item.seed} ${key} ${item}", ctx, field="cmd")
     assert value == "16 1 16-1 --layers 16 --seed 1"
-    assert used == [
-        Var("params.yaml", "train.layers.1", 16),
-        Var("params.yaml", "train.layers.1", 16),
-    ]
+    # A plain value names its member, so it is not tracked by its list position (issue 12).
+    assert used == []
 
 
 @pytest.mark.parametrize(
     ("data", "message"),
     [
-        ({"lr": "${train.lr}"}, "here: matrix entry 'lr' must be a list, got float"),
+        ({"lr": "${train.lr}"}, "here: matrix entry 'lr' must be a list, got a number"),
         ("${train}", "here: matrix must be a mapping of name to a list of values"),
     ],
 )
