@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -11,13 +12,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ci_ml.config import Settings
+from ci_ml.errors import GitError, UserError
 from ci_ml.github import gha, resolve_base
+from ci_ml.pipeline import Graph, build_graph
 from ci_ml.plan import (
     Available,
     Plan,
     Project,
     Side,
     apply_availability,
+    compute_keys,
     load_settings,
     open_project,
     plan,
@@ -30,6 +34,9 @@ from ci_ml.state import STATE_DIR, outputs_current, read_last_run
 
 if TYPE_CHECKING:
     from ci_ml.cache import CacheStore
+
+
+log = logging.getLogger("ci_ml")
 
 
 def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
@@ -161,3 +168,36 @@ def github_outputs(document: Mapping[str, Any]) -> dict[str, str]:
         "runs-on": json.dumps(document["runs_on"]),
         "matrix": json.dumps(document["matrix"]),
     }
+
+
+def workspace_keys(
+    project: Project, settings: Settings, env: Mapping[str, str]
+) -> tuple[Side, Graph, dict[str, str]]:
+    """The working tree's stage keys as `ci-ml run` computes them. A frozen stage keeps its key
+    at the base (the plan's rule), so when the pipeline has one the base is read too; without
+    a base to read, frozen stages follow their inputs (and a warning says so)."""
+    side = read_side(project, None, settings=settings)
+    graph = side.graph or build_graph(side.pipeline)
+    frozen_keys = None
+    if any(stage.frozen for stage in side.pipeline.stages):
+        try:
+            base = resolve_base(
+                project.git,
+                explicit=env.get("CI_ML_BASE"),
+                env=env,
+                event=gha.load_event(env),
+                base_branch=settings.base_branch,
+                head="HEAD",
+            )
+            base_side = read_side(project, base.sha, label=base.label)
+        except (GitError, UserError) as e:
+            log.warning("frozen stages keep no base key (%s)", e)
+        else:
+            base_graph = base_side.graph or build_graph(base_side.pipeline)
+            frozen_keys = compute_keys(
+                base_side.pipeline, base_graph, base_side.dep_ids, base_side.sha or ""
+            )
+    keys = compute_keys(
+        side.pipeline, graph, side.dep_ids, side.sha or "worktree", frozen_keys=frozen_keys
+    )
+    return side, graph, keys

@@ -8,9 +8,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from ci_ml.cache import open_cache, restore
+from ci_ml.commands.plan import workspace_keys
 from ci_ml.errors import CacheError, UserError, did_you_mean
-from ci_ml.pipeline import build_graph
-from ci_ml.plan import compute_keys, load_settings, open_project, read_side
+from ci_ml.plan import load_settings, open_project
 from ci_ml.state import record_run
 
 
@@ -32,9 +32,7 @@ def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     project = open_project(args, env)
     settings = load_settings(project, env, args)
-    side = read_side(project, None, settings=settings)
-    graph = build_graph(side.pipeline)
-    keys = compute_keys(side.pipeline, graph, side.dep_ids, side.sha or "worktree")
+    side, graph, keys = workspace_keys(project, settings, env)
     for name in args.stages:
         if name not in keys:
             raise UserError(f"no stage named {name!r}{did_you_mean(name, keys)}. See `ci-ml dag`.")

@@ -8,9 +8,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from ci_ml.cache import drop_pending, open_cache, pending_manifests, snapshot
-from ci_ml.config import Settings
-from ci_ml.pipeline import build_graph
-from ci_ml.plan import Project, compute_keys, load_settings, open_project, read_side
+from ci_ml.commands.plan import workspace_keys
+from ci_ml.plan import load_settings, open_project
 from ci_ml.run import push_manifest
 
 
@@ -36,7 +35,7 @@ def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     manifests = pending_manifests(project.root)
     # A pending file is only a claim: recompute the key it names from the workspace, so a
     # manifest that was planted (or left from other code) is never uploaded under that key.
-    keys = _workspace_keys(project, settings) if manifests else {}
+    keys = workspace_keys(project, settings, env)[2] if manifests else {}
     for manifest in manifests:
         if keys.get(manifest.stage) != manifest.key:
             foreign.append(manifest.stage)
@@ -74,12 +73,6 @@ def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
                 + ", ".join(foreign)
             )
     return 0
-
-
-def _workspace_keys(project: Project, settings: Settings) -> dict[str, str]:
-    head = read_side(project, None, settings=settings)
-    graph = head.graph or build_graph(head.pipeline)
-    return compute_keys(head.pipeline, graph, head.dep_ids, head.sha or "worktree")
 
 
 def _list(names: list[str]) -> str:

@@ -7,8 +7,8 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from ci_ml.pipeline import build_graph
-from ci_ml.plan import compute_keys, load_settings, open_project, read_side
+from ci_ml.commands.plan import workspace_keys
+from ci_ml.plan import load_settings, open_project
 from ci_ml.state import read_last_run
 
 
@@ -26,9 +26,7 @@ def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     project = open_project(args, env)
-    side = read_side(project, None, settings=load_settings(project, env, args))
-    graph = build_graph(side.pipeline)
-    keys = compute_keys(side.pipeline, graph, side.dep_ids, side.sha or "worktree")
+    _side, graph, keys = workspace_keys(project, load_settings(project, env, args), env)
     last = read_last_run(project.root)
     rows = []
     for name in graph.order:

@@ -311,10 +311,11 @@ def _files_of(out: OutputEntry) -> tuple[FileEntry, ...] | tuple[OutputEntry]:
 
 def _clear_outputs(root: Path, stage_plan: StagePlan) -> None:
     """Remove stale outputs first (as DVC does), so a stage that forgets to write one fails
-    the output check instead of caching yesterday's file. `persist: true` outputs stay."""
+    the output check instead of caching yesterday's file. `persist: true` outputs stay, and
+    so does anything outside the repository (an absolute out): ci-ml deletes only its own."""
     for out in stage_plan.stage.outs:
         path = root / out.path
-        if out.persist or not (path.exists() or path.is_symlink()):
+        if out.persist or out.path.startswith("/") or not (path.exists() or path.is_symlink()):
             continue
         if path.is_dir() and not path.is_symlink():
             shutil.rmtree(path)

@@ -234,3 +234,46 @@ def test_missing_declared_output_fails_the_stage(git_repo: GitRepo) -> None:
     assert code == 1
     assert doc["stages"][0]["status"] == "failed"
     assert "never.txt" in doc["stages"][0]["detail"]
+
+
+def test_an_absolute_out_is_not_deleted_before_the_run(git_repo: GitRepo, tmp_path: Path) -> None:
+    export = tmp_path / "shared" / "export.txt"
+    export.parent.mkdir()
+    export.write_text("kept from the last run\n")
+    git_repo.write(
+        {
+            "dvc.yaml": (
+                "stages:\n  export:\n    cmd: cat export.txt > /dev/null && echo new > out.txt\n"
+                f"    deps: [in.txt]\n    outs: [out.txt, {export}]\n"
+            ).replace("cat export.txt", f"cat {export}"),
+            "in.txt": "x\n",
+            ".gitignore": "out.txt\n",
+        },
+        commit="base",
+    )
+    code, _out, err = run_cli("run", "--all", cwd=git_repo.path)
+    assert code == 0, err
+    assert export.read_text() == "kept from the last run\n"
+
+
+def test_push_agrees_with_run_on_the_keys_below_a_frozen_stage(git_repo: GitRepo) -> None:
+    pipeline = (
+        "stages:\n"
+        "  a:\n    cmd: cat a.in > a.out\n    deps: [a.in]\n    outs: [a.out]\n"
+        "  b:\n    cmd: cat a.out > b.out\n    deps: [a.out]\n    outs: [b.out]\n"
+    )
+    git_repo.write(
+        {"dvc.yaml": pipeline, "a.in": "1\n", ".gitignore": "a.out\nb.out\n"}, commit="base"
+    )
+    git_repo.git("branch", "-M", "main")
+    assert run_cli("run", "--all", cwd=git_repo.path)[0] == 0
+    git_repo.git("checkout", "-q", "-b", "pr")
+    frozen = pipeline.replace("  a:\n", "  a:\n    frozen: true\n")
+    git_repo.write({"dvc.yaml": frozen, "a.in": "2\n"}, commit="freeze a, change its input")
+    code, _out, err = run_cli("run", "b", "--force", "--no-push", cwd=git_repo.path)
+    assert code == 0, err
+    code, out, err = run_cli("push", "--json", cwd=git_repo.path, env={"CI_ML_BASE": "main"})
+    assert code == 0, err
+    result = json.loads(out)
+    assert result["key_mismatch"] == [], result
+    assert result["already_cached"] == ["b"], result  # frozen a kept its key, so b did too
