@@ -58,6 +58,7 @@ class RunOptions:
     overrides: tuple[str, ...] = ()
     commit: str | None = None
     ref: str | None = None
+    withheld_env: tuple[str, ...] = ()  # credentials stage commands must not see
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,7 +230,7 @@ def _run_one(run: _Run, stage_plan: StagePlan, parallel: bool) -> Outcome:
         result = run_commands(
             stage.cmd,
             cwd=run.root / stage.wdir,
-            env=_stage_env(run.env, stage_plan),
+            env=_stage_env(run.env, stage_plan, run.options.withheld_env),
             timeout=stage.settings.timeout,
             emit=emit,
         )
@@ -321,10 +322,12 @@ def _clear_outputs(root: Path, stage_plan: StagePlan) -> None:
             path.unlink()
 
 
-def _stage_env(env: Mapping[str, str], stage_plan: StagePlan) -> dict[str, str]:
+def _stage_env(
+    env: Mapping[str, str], stage_plan: StagePlan, withheld: tuple[str, ...] = ()
+) -> dict[str, str]:
     stage = stage_plan.stage
     return {
-        **env,
+        **{k: v for k, v in env.items() if k not in withheld},
         **dict(stage.settings.env),
         "CI_ML_STAGE": stage.name,
         "CI_ML_STAGE_KEY": stage_plan.key,
