@@ -121,6 +121,14 @@ def test_main_run_logs_a_parent_and_every_stage_as_miss(
     assert links["stages"]["train"].endswith(f"/runs/{run_id}")
     assert links["error"] is None
 
+    code, _out, err = run_cli(
+        "report", "--base", "HEAD", "--no-plots", "--out", str(repo.path / "rep"), cwd=repo.path
+    )
+    assert code == 0, err
+    body = (repo.path / "rep/report.md").read_text()
+    assert f"[`train`]({links['stages']['train']})" in body
+    assert f"[MLflow run]({links['parent']})" in body
+
 
 def test_pr_run_logs_restored_stages_as_hit_with_the_same_metrics(
     repo: GitRepo, mlflow_server: MlflowServer, tmp_path: Path
@@ -188,6 +196,9 @@ def test_dead_server_warns_within_seconds_and_push_delivers_later(
     assert {s["status"] for s in doc["stages"]} == {"ran"}
     assert len(list((repo.path / ".ci-ml/mlflow-pending").glob("*.json"))) == 1
     assert json.loads((repo.path / ".ci-ml/mlflow.json").read_text())["error"]
+    code, out, err = run_cli("report", "--base", "HEAD", "--no-plots", cwd=repo.path)
+    assert code == 0, err
+    assert "MLflow: this run is not logged yet" in Path(out.strip()).read_text()
 
     env = actions_env(mlflow_server.url, "ignored: the run chose its experiment")
     code, out, err = run_cli("push", "--json", cwd=repo.path, env=env)
