@@ -43,6 +43,8 @@ def argv_from_inputs(env: Mapping[str, str]) -> list[str]:
     for name in ("pipeline", "cache", "trust"):
         if _input(env, name):
             argv += ["--pipeline" if name == "pipeline" else f"--{name}", _input(env, name)]
+    if command in ("run", "push") and _input(env, "mlflow-tracking-uri"):
+        argv += ["--mlflow-tracking-uri", _input(env, "mlflow-tracking-uri")]
     if command in WITH_BASE and _input(env, "base"):
         argv += ["--base", _input(env, "base")]
     if command == "plan":

@@ -9,7 +9,7 @@ import dataclasses
 import json
 import logging
 import posixpath
-import uuid
+import secrets
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Protocol
@@ -73,7 +73,7 @@ def log_run(
     context = run_context(env, gha.load_event(env), commit=plan.head_sha or "")
     failed = any(o.status == "failed" for o in outcomes.values())
     pipeline_log = PipelineLog(
-        id=uuid.uuid4().hex,
+        id=secrets.token_hex(16),
         experiment=target.experiment,
         head_sha=plan.head_sha or "",
         parent=parent_spec(context, start_ms=started_ms, end_ms=end_ms, failed=failed),

@@ -33,6 +33,11 @@ def inputs(**values: str) -> dict[str, str]:
             ["run", "--cache", "s3://b/p", "--trust", "untrusted", "--allow-no-gpu"],
         ),
         ({"command": "run", "force": "false", "stages": ""}, ["run"]),
+        (
+            {"command": "run", "mlflow_tracking_uri": "https://mlflow.example.com"},
+            ["run", "--mlflow-tracking-uri", "https://mlflow.example.com"],
+        ),
+        ({"command": "report", "mlflow_tracking_uri": "https://m"}, ["report"]),
         ({"command": "report", "args": "--no-fail --json"}, ["report", "--no-fail", "--json"]),
         (
             {"command": "comment", "args": "--image-branch 'plots here'"},
