@@ -118,10 +118,20 @@ OPTIONS: tuple[Option, ...] = (
 OPTION_BY_NAME = {option.name: option for option in OPTIONS}
 FILE_KEYS = (
     *(o.name for o in OPTIONS if o.in_file),
-    *("pass-env", "defaults", "stages", "metrics-config"),
+    *("pass-env", "defaults", "stages", "metrics-config", "mlflow"),
     *PIPELINE_KEYS,
 )
 METRIC_RULE_KEYS = ("better", "precision", "max-regression")
+MLFLOW_KEYS = ("tracking-uri", "experiment", "stage-credentials")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MlflowSettings:
+    """ci-ml.yaml's `mlflow:` section; MLFLOW_* variables override it (see docs/mlflow.md)."""
+
+    tracking_uri: str | None = None
+    experiment: str | None = None
+    stage_credentials: bool = False  # stage commands see MLFLOW_TRACKING_TOKEN & co.
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -140,6 +150,7 @@ class Settings:
     stage_defaults: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     stage_settings: Mapping[str, Mapping[str, Any]] = dataclasses.field(default_factory=dict)
     metric_rules: Mapping[str, MetricRule] = dataclasses.field(default_factory=dict)
+    mlflow: MlflowSettings = MlflowSettings()
 
 
 def resolve(
@@ -190,6 +201,28 @@ def resolve(
             for name, entry in stages_doc.items()
         },
         metric_rules=_metric_rules(doc.get("metrics-config") or {}, source),
+        mlflow=_mlflow_settings(doc.get("mlflow") or {}, source),
+    )
+
+
+def _mlflow_settings(doc: Any, source: str) -> MlflowSettings:
+    """`mlflow: {tracking-uri: ..., experiment: ..., stage-credentials: false}`."""
+    where = f"{source}: mlflow"
+    if not isinstance(doc, Mapping):
+        raise ConfigError(f"{where} must be a mapping of {', '.join(MLFLOW_KEYS)}.")
+    for key in doc:
+        if key not in MLFLOW_KEYS:
+            raise ConfigError(f"{where}: unknown key {key!r}{did_you_mean(key, MLFLOW_KEYS)}.")
+    for key in ("tracking-uri", "experiment"):
+        if doc.get(key) is not None and not isinstance(doc[key], str):
+            raise ConfigError(f"{where}: {key} must be a string, not {doc[key]!r}.")
+    credentials = doc.get("stage-credentials", False)
+    if not isinstance(credentials, bool):
+        raise ConfigError(f"{where}: stage-credentials must be true or false.")
+    return MlflowSettings(
+        tracking_uri=doc.get("tracking-uri") or None,
+        experiment=doc.get("experiment") or None,
+        stage_credentials=credentials,
     )
 
 

@@ -2,8 +2,14 @@
 # The main job, end to end on a fresh machine: set up a virtual environment, copy the
 # get-started pipeline into a new git repository, and take it through a simulated pull
 # request that changes one param: ci-ml plans what the change touched.
-# Usage: examples/demo.sh [WORKDIR]   (default: a new temporary directory)
+# Usage: examples/demo.sh [--mlflow URL] [WORKDIR]   (default: a new temporary directory)
+# With --mlflow, every `ci-ml run` also logs to that MLflow tracking server (docs/mlflow.md),
+# e.g. one started with `mlflow server --host 127.0.0.1 --port 5000`.
 set -euo pipefail
+if [ "${1:-}" = "--mlflow" ]; then
+  export MLFLOW_TRACKING_URI="$2" MLFLOW_EXPERIMENT_NAME="${MLFLOW_EXPERIMENT_NAME:-ci-ml-demo}"
+  shift 2
+fi
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 VENV="${CI_ML_VENV:-$ROOT/.venv}"
 if [ ! -x "$VENV/bin/python" ]; then

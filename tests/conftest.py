@@ -14,7 +14,9 @@ from tests.helpers.gitrepo import GitRepo
 def _isolate(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
     home = tmp_path_factory.mktemp("home")
     for name in list(os.environ):
-        if name.startswith(("GITHUB_", "AWS_", "CI_ML_", "GIT_")) or name in ("CI", "RUNNER_TEMP"):
+        if name.startswith(
+            ("GITHUB_", "AWS_", "CI_ML_", "GIT_", "MLFLOW_", "DATABRICKS_")
+        ) or name in ("CI", "RUNNER_TEMP"):
             monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("XDG_CACHE_HOME", str(home / ".cache"))
@@ -47,6 +49,7 @@ def git_repo(tmp_path: Path) -> GitRepo:
 
 # The moto server (its own process on 127.0.0.1) and a fresh bucket, for every suite.
 from tests.helpers.github_server import github_server  # noqa: E402
+from tests.helpers.mlflow_server import mlflow_server  # noqa: E402
 from tests.helpers.moto_server import moto_server, s3_bucket  # noqa: E402
 
-__all__ = ["github_server", "moto_server", "s3_bucket"]
+__all__ = ["github_server", "mlflow_server", "moto_server", "s3_bucket"]

@@ -18,6 +18,18 @@ if ! command -v node >/dev/null; then
     exit 1
   fi
 fi
+# A real `mlflow server` for tests/mlflow (tests/helpers/mlflow_server.py). mlflow 3.18.0 pins
+# an mlflow-tracing release this registry lacks, and the server does not need it: install
+# mlflow-skinny, then mlflow itself without deps, plus the server's other requirements.
+# ci-ml does not import any of it (ci_ml/mlflow talks to the REST API with requests).
+if ! "$VENV/bin/mlflow" --version >/dev/null 2>&1; then
+  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check \
+    "mlflow-skinny==3.18.0" "Flask-CORS<7" "Flask<4" "aiohttp>=3.7.0,<4" "alembic!=1.10.0,<2" \
+    "cryptography>=43.0.0,<51" "docker>=4.0.0,<8" "graphene<4" "gunicorn<27" \
+    "huey>=2.5.4,<4" "numpy<3" "pandas<4" "pyarrow>=4.0.0,<27" "scikit-learn<2" "scipy<2" \
+    "skops<1" "sqlalchemy>=1.4.0,<3"
+  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps "mlflow==3.18.0"
+fi
 echo "== ruff"
 "$VENV/bin/ruff" check ci_ml tests benchmarks examples
 "$VENV/bin/ruff" format --check ci_ml tests

@@ -20,6 +20,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("ci_ml.cache",),
     ("ci_ml.report",),
     ("ci_ml.run",),
+    ("ci_ml.mlflow",),
     ("ci_ml.commands",),
     ("ci_ml.cli", "ci_ml.__main__", "ci_ml.github.action"),
 ]
@@ -78,6 +79,7 @@ def test_other_packages_import_through_the_face(module: str, path: Path) -> None
         "ci_ml.run",
         "ci_ml.report",
         "ci_ml.github",
+        "ci_ml.mlflow",
     }
     inside = [
         t

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import re
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -64,7 +63,10 @@ def _cache_url(settings: Settings, env: Mapping[str, str]) -> str | None:
                 "docs/cache.md), or CI_ML_CACHE=local to keep a per-job cache on purpose.",
                 env,
             )
-        return str(Path(env.get("RUNNER_TEMP") or tempfile.gettempdir()) / "ci-ml-cache")
+        # Every runner sets RUNNER_TEMP and empties it per job; without it (not a real
+        # runner) the project's own `.ci-ml/cache`, never a temp dir other runs share.
+        runner_temp = env.get("RUNNER_TEMP")
+        return str(Path(runner_temp) / "ci-ml-cache") if runner_temp else None
     if _is_local(url) and not settings.allow_local_cache:
         raise CacheConfigError(
             f"the cache {url!r} is a directory on the runner. On a runner that outlives the job "

@@ -9,6 +9,7 @@ from typing import Any
 
 from ci_ml.cache import drop_pending, open_cache, pending_manifests, snapshot
 from ci_ml.commands.plan import workspace_keys
+from ci_ml.mlflow import push_logs
 from ci_ml.plan import load_settings, open_project
 from ci_ml.run import push_manifest
 
@@ -24,6 +25,12 @@ def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
         "manifest answers every later push of the same key at once.",
     )
     parser.add_argument("--json", action="store_true", help="print one JSON document")
+    parser.add_argument(
+        "--mlflow-tracking-uri",
+        metavar="URL",
+        help="deliver pending MLflow logs here (default: MLFLOW_TRACKING_URI, else "
+        "mlflow.tracking-uri in ci-ml.yaml)",
+    )
     parser.set_defaults(run=run)
 
 
@@ -52,17 +59,21 @@ def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         push_manifest(store, manifest, files, env)
         drop_pending(project.root, manifest.key)
         pushed.append(manifest.stage)
+    logged, kept = push_logs(project.root, settings.mlflow, env, args.mlflow_tracking_uri)
     document = {
         "cache": store.url,
         "pushed": pushed,
         "already_cached": present,
         "stale": stale,
         "key_mismatch": foreign,
+        "mlflow": {"logged": logged, "pending": kept},
     }
     if args.json:
         print(json.dumps(document, indent=2))
     else:
         print(f"pushed {len(pushed)} stage(s) to {store.url}" + _list(pushed))
+        if logged or kept:
+            print(f"MLflow: {logged} run log(s) delivered, {kept} still pending")
         if present:
             print(f"already cached: {', '.join(present)}")
         if stale:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 from collections.abc import Mapping
@@ -13,6 +14,7 @@ from ci_ml.cache import open_cache
 from ci_ml.commands.plan import add_side_flags, read_sides
 from ci_ml.errors import CiMlError
 from ci_ml.github import gha
+from ci_ml.mlflow import read_links
 from ci_ml.pipeline import build_graph
 from ci_ml.plan import compute_keys, plan
 from ci_ml.report import (
@@ -99,13 +101,22 @@ def build_report(
         notes += plot_notes
     summary = summary if summary and summary.get("head", {}).get("sha") == result.head_sha else None
     overrides = [str(o) for o in summary.get("overrides", [])] if summary else []
+    links = read_links(project.root, result.head_sha)
+    stages = [
+        dataclasses.replace(row, run_url=links.stages.get(row.name) if links else None)
+        for row in stage_rows(result, summary)
+    ]
+    if links and links.error:
+        notes.append(
+            f"MLflow: this run is not logged yet ({links.error}); `ci-ml push` delivers it."
+        )
     report = Report(
         pipeline=project.root.name,
         base_label=result.base_ref,
         base_sha=result.base_sha,
         head_label=result.head_ref,
         head_sha=result.head_sha,
-        stages=tuple(stage_rows(result, summary)),
+        stages=tuple(stages),
         metrics=tuple(deltas),
         rules=settings.metric_rules,
         params=tuple(param_changes(sides.base.pipeline, sides.head.pipeline)),
@@ -113,6 +124,7 @@ def build_report(
         plots=tuple(plots),
         notes=tuple(notes),
         run_url=_run_url(env),
+        mlflow_url=links.parent if links else None,
     )
     return report, out
 

@@ -6,6 +6,7 @@ import argparse
 import dataclasses
 import json
 import logging
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -13,6 +14,7 @@ from ci_ml.cache import open_cache
 from ci_ml.commands.plan import add_side_flags, availability, make_plan
 from ci_ml.errors import StageFailed, UserError, did_you_mean
 from ci_ml.github import gha
+from ci_ml.mlflow import granted_env, log_run, withheld_env
 from ci_ml.pipeline import downstream_closure, upstream_closure
 from ci_ml.plan import Plan, Reason, apply_availability, open_project
 from ci_ml.report import markdown as md
@@ -82,7 +84,17 @@ def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--json", action="store_true", help="print the outcome as one JSON document"
     )
+    add_mlflow_flag(parser)
     parser.set_defaults(run=run)
+
+
+def add_mlflow_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--mlflow-tracking-uri",
+        metavar="URL",
+        help="log to this MLflow tracking server (default: MLFLOW_TRACKING_URI, else "
+        "mlflow.tracking-uri in ci-ml.yaml; unset: no logging)",
+    )
 
 
 def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
@@ -112,7 +124,10 @@ def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         overrides=tuple(str(o) for o in overrides),
         commit=result.head_sha,
         ref=env.get("GITHUB_REF") or None,
+        withheld_env=withheld_env(settings.mlflow),
+        granted_env=granted_env(settings.mlflow),
     )
+    started_ms = int(time.time() * 1000)
     outcomes = execute(result, store, project.root, options, env)
     document = run_document(result, outcomes, store.url, options.overrides)
     if not args.dry_run:
@@ -123,6 +138,16 @@ def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         }
         record_run(project.root, done)
         write_run_summary(project.root, document)
+        log_run(
+            result,
+            outcomes,
+            root=project.root,
+            cache_url=store.url,
+            settings=settings.mlflow,
+            env=env,
+            started_ms=started_ms,
+            flag_uri=args.mlflow_tracking_uri,
+        )
     print(json.dumps(document, indent=2) if args.json else render_outcomes(outcomes))
     gha.append_summary(render_outcomes_markdown(outcomes), env)
     failed = [n for n, o in outcomes.items() if o.status == "failed"]

@@ -43,6 +43,8 @@ def argv_from_inputs(env: Mapping[str, str]) -> list[str]:
     for name in ("pipeline", "cache", "trust"):
         if _input(env, name):
             argv += ["--pipeline" if name == "pipeline" else f"--{name}", _input(env, name)]
+    if command in ("run", "push") and _input(env, "mlflow-tracking-uri"):
+        argv += ["--mlflow-tracking-uri", _input(env, "mlflow-tracking-uri")]
     base = _input(env, "base")
     # A push that creates a branch has `before` = 0000...: no base, so the usual default applies.
     if command in WITH_BASE and base and base.strip("0"):

@@ -13,8 +13,9 @@ from ci_ml.report.data import (
 from ci_ml.report.figures import draw_plots
 from ci_ml.report.image_links import publish_to_s3
 from ci_ml.report.json_doc import ReportFormatError, report_from_dict, report_to_dict
-from ci_ml.report.metrics import diff_metrics
+from ci_ml.report.metrics import diff_metrics, flatten
 from ci_ml.report.metrics_files import read_metrics_files
+from ci_ml.report.plots.data import parse_plot_file
 from ci_ml.report.render import PlotRef, Report, render_report, verdict
 
 __all__ = [
@@ -25,9 +26,11 @@ __all__ = [
     "base_metrics",
     "diff_metrics",
     "draw_plots",
+    "flatten",
     "head_metrics",
     "metrics_paths",
     "param_changes",
+    "parse_plot_file",
     "publish_to_s3",
     "read_metrics_files",
     "render_report",

@@ -27,6 +27,7 @@ class StageRow:
     runner: str | None = None
     gpu: str | None = None
     log_tail: tuple[str, ...] = ()
+    run_url: str | None = None  # the stage's MLflow run page
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -58,6 +59,7 @@ class Report:
     plots: tuple[PlotRef, ...] = ()
     notes: tuple[str, ...] = ()
     run_url: str | None = None
+    mlflow_url: str | None = None  # the pipeline's parent run page
     full_report_hint: str = "the job summary or the `ci-ml-report` artifact"
 
 
@@ -151,7 +153,7 @@ def _stage_section(report: Report, level: int) -> str:
         ["stage", "status", "why", "duration", "runner / GPU"],
         [
             [
-                md.code(s.name),
+                f"[{md.code(s.name)}]({_url(s.run_url)})" if s.run_url else md.code(s.name),
                 _status(s.status),
                 md.text(s.why) or "-",
                 _duration(s.duration_s) if s.duration_s else "-",
@@ -256,6 +258,8 @@ def _footer(report: Report) -> str:
     line = f"<sub>base {base_label} `{base}` → head {head_label} `{head}`"
     if report.run_url:
         line += f" · [workflow run]({_url(report.run_url)})"
+    if report.mlflow_url:
+        line += f" · [MLflow run]({_url(report.mlflow_url)})"
     return line + " · ci-ml</sub>"
 
 

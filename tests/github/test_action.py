@@ -35,6 +35,11 @@ def inputs(**values: str) -> dict[str, str]:
         ({"command": "run", "force": "false", "stages": ""}, ["run"]),
         # A push that creates a branch: github.event.before is all zeros.
         ({"command": "plan", "base": "0" * 40}, ["plan", "--github-output"]),
+        (
+            {"command": "run", "mlflow_tracking_uri": "https://mlflow.example.com"},
+            ["run", "--mlflow-tracking-uri", "https://mlflow.example.com"],
+        ),
+        ({"command": "report", "mlflow_tracking_uri": "https://m"}, ["report"]),
         ({"command": "report", "args": "--no-fail --json"}, ["report", "--no-fail", "--json"]),
         (
             {"command": "comment", "args": "--image-branch 'plots here'"},

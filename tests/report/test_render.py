@@ -3,6 +3,7 @@ from __future__ import annotations
 import dataclasses
 
 from ci_ml.config import MetricRule
+from ci_ml.report import markdown as md
 from ci_ml.report.metrics import diff_metrics
 from ci_ml.report.render import (
     COMMENT_LIMIT,
@@ -133,3 +134,18 @@ def test_plots_are_embedded_with_titles() -> None:
 def test_precision_from_rules() -> None:
     r = report(rules={"acc": MetricRule(precision=2)})
     assert "| `acc`    | 0.90   | 0.95   | +0.05 (+5.6 %)" in render_report(r)
+
+
+def test_mlflow_links_on_stages_and_footer_are_escaped() -> None:
+    stages = (
+        StageRow(
+            name=HOSTILE, status="ran", run_url="http://mlflow:5000/#/experiments/1/runs/r (x)"
+        ),
+    )
+    body = render_report(
+        report(stages=stages, mlflow_url="http://mlflow:5000/#/experiments/1/runs/p)")
+    )
+    # The name stays one code span (inert) inside the link text.
+    name = md.code(HOSTILE)
+    assert f"[{name}](http://mlflow:5000/#/experiments/1/runs/r%20%28x%29)" in body
+    assert "· [MLflow run](http://mlflow:5000/#/experiments/1/runs/p%29)" in body

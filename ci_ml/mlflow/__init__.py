@@ -1,0 +1,9 @@
+"""MLflow: every `ci-ml run` recorded in the team's tracking server (docs/mlflow.md)."""
+
+from __future__ import annotations
+
+from ci_ml.mlflow.collect import log_run, push_logs
+from ci_ml.mlflow.target import granted_env, withheld_env
+from ci_ml.mlflow.tracking import Links, read_links
+
+__all__ = ["Links", "granted_env", "log_run", "push_logs", "read_links", "withheld_env"]
