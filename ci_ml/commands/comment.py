@@ -21,11 +21,17 @@ from ci_ml.github import (
     gha,
     repo_context,
 )
-from ci_ml.report import Report, ReportFormatError, render_report, report_from_dict, verdict
+from ci_ml.report import (
+    Report,
+    ReportFormatError,
+    png_problem,
+    render_report,
+    report_from_dict,
+    verdict,
+)
 from ci_ml.state import STATE_DIR
 
 log = logging.getLogger("ci_ml")
-PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 MAX_IMAGE_BYTES = 2 << 20
 MAX_IMAGES = 40
 
@@ -219,6 +225,8 @@ def _from_artifact(
     if "report.json" not in files:
         raise GitHubError(f"artifact {artifact!r} has no report.json")
     report = _decode(files["report.json"], f"artifact {artifact}")
+    # The head commit is the one GitHub ran, not the one the artifact names.
+    report = dataclasses.replace(report, head_sha=sha or None)
     return report, _images(report, files.get), number, sha
 
 
@@ -230,16 +238,16 @@ def _decode(data: bytes, where: str) -> Report:
 
 
 def _images(report: Report, read: Any) -> dict[str, bytes]:
-    """The report's PNGs, checked: a relative `plots/*.png` name, PNG bytes, bounded size."""
+    """The report's PNGs, checked: a relative `plots/*.png` name, a well-formed PNG of bounded
+    size and dimensions (see `report.png_problem`)."""
     images: dict[str, bytes] = {}
     for plot in report.plots[:MAX_IMAGES]:
         if not re.fullmatch(r"plots/[a-z0-9][a-z0-9._-]{0,100}\.png", plot.url):
             continue
         data = read(plot.url)
-        if data is None or not data.startswith(PNG_MAGIC) or len(data) > MAX_IMAGE_BYTES:
-            log.warning(
-                "skipping image %s: missing, not a PNG or over %d bytes", plot.url, MAX_IMAGE_BYTES
-            )
+        problem = "missing" if data is None else png_problem(data, max_bytes=MAX_IMAGE_BYTES)
+        if problem is not None:
+            log.warning("skipping image %s: %s", plot.url, problem)
             continue
         images[plot.url] = data
     return images

@@ -37,6 +37,9 @@ class GitHubPermissionError(GitHubError):
     """The token may not do this (a pull request from a fork gets a read-only token)."""
 
 
+ACTIONS_BOT = "github-actions[bot]"
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RepoContext:
     """Where and as whom to talk to GitHub, read from the Actions environment."""
@@ -47,6 +50,9 @@ class RepoContext:
     token: str
     run_id: str = ""
     workflow: str = ""
+    # Whose comments carry our marker: the token's own identity. The workflow's GITHUB_TOKEN
+    # writes as github-actions[bot]; a GitHub App's token as `<app-slug>[bot]`.
+    author: str = ACTIONS_BOT
 
     @property
     def run_url(self) -> str | None:
@@ -73,6 +79,7 @@ def repo_context(env: Mapping[str, str], *, token: str | None = None) -> RepoCon
         token=token,
         run_id=env.get("GITHUB_RUN_ID", ""),
         workflow=env.get("GITHUB_WORKFLOW", ""),
+        author=env.get("CI_ML_COMMENT_AUTHOR") or ACTIONS_BOT,
     )
 
 
@@ -159,7 +166,9 @@ class GitHub:
         with _wrapped(f"listing comments of #{number}"):
             pull = self._repo.get_pull(number)
             ours = [
-                c for c in pull.get_issue_comments() if _is_ours(c.body or "", c.user, report_id)
+                c
+                for c in pull.get_issue_comments()
+                if _is_ours(c.body or "", c.user, report_id, self.ctx.author)
             ]
         if ours:
             comment = ours[-1]
@@ -313,12 +322,13 @@ class GitHub:
         return _unzip_limited(response.content)
 
 
-def _is_ours(body: str, user: Any, report_id: str) -> bool:
+def _is_ours(body: str, user: Any, report_id: str, author: str) -> bool:
     found = MARKER_RE.search(body)
     if not found or found["id"] != re.sub(r"[^\w.-]", "-", report_id)[:80]:
         return False
-    # A person could paste our marker into their own comment: only a bot's counts.
-    return getattr(user, "type", None) == "Bot"
+    # Anyone can paste our marker, another bot included (and claim a newer run, so ours would
+    # stop updating): only a comment written by this token's identity counts.
+    return getattr(user, "type", None) == "Bot" and getattr(user, "login", None) == author
 
 
 def _unzip_limited(data: bytes) -> dict[str, bytes]:

@@ -16,6 +16,7 @@ from ci_ml.report.json_doc import ReportFormatError, report_from_dict, report_to
 from ci_ml.report.metrics import diff_metrics, flatten
 from ci_ml.report.metrics_files import read_metrics_files
 from ci_ml.report.plots.data import parse_plot_file
+from ci_ml.report.png import png_problem
 from ci_ml.report.render import PlotRef, Report, render_report, verdict
 
 __all__ = [
@@ -31,6 +32,7 @@ __all__ = [
     "metrics_paths",
     "param_changes",
     "parse_plot_file",
+    "png_problem",
     "publish_to_s3",
     "read_metrics_files",
     "render_report",

@@ -8,6 +8,8 @@ JSON (types and sizes checked) and renders it again, with `ci_ml.report.render`'
 from __future__ import annotations
 
 import dataclasses
+import math
+import re
 from collections.abc import Mapping
 
 from ci_ml.config import MetricRule
@@ -16,6 +18,16 @@ from ci_ml.report.render import ParamChange, PlotRef, Report, StageRow
 
 REPORT_FORMAT = 1
 _MAX_ROWS = 5_000
+# What ci-ml itself writes; anything else in an artifact was made up by the PR's code.
+STAGE_STATUSES = (
+    *("ran", "restored", "failed", "skipped", "will run", "unchanged"),
+    *("would run", "would restore", "frozen", "cached"),
+)
+METRIC_VERDICTS = (
+    *("improved", "regressed", "unchanged", "gate failed", "new", "removed", "changed", "-"),
+    "missing",
+)
+_SHA = re.compile(r"[0-9a-f]{7,64}")
 
 
 def report_to_dict(report: Report) -> dict[str, object]:
@@ -47,11 +59,11 @@ def report_from_dict(doc: object) -> Report:
     if d.get("format") != REPORT_FORMAT:
         raise ReportFormatError(f"unknown report format {d.get('format')!r}")
     return Report(
-        pipeline=_str(d.get("pipeline"), "pipeline"),
-        base_label=_str(d.get("base_label"), "base_label"),
-        base_sha=_opt_str(d.get("base_sha"), "base_sha"),
-        head_label=_str(d.get("head_label"), "head_label"),
-        head_sha=_opt_str(d.get("head_sha"), "head_sha"),
+        pipeline=_str(d.get("pipeline"), "pipeline", limit=200),
+        base_label=_str(d.get("base_label"), "base_label", limit=200),
+        base_sha=_opt_sha(d.get("base_sha"), "base_sha"),
+        head_label=_str(d.get("head_label"), "head_label", limit=200),
+        head_sha=_opt_sha(d.get("head_sha"), "head_sha"),
         stages=tuple(_stage_row(x) for x in _list(d.get("stages"), "stages")),
         metrics=tuple(_metric_delta(x) for x in _list(d.get("metrics"), "metrics")),
         rules={
@@ -59,7 +71,7 @@ def report_from_dict(doc: object) -> Report:
         },
         params=tuple(
             ParamChange(
-                name=_str(p.get("name"), "param"),
+                name=_str(p.get("name"), "param", limit=500),
                 base=_opt_str(p.get("base"), "param base"),
                 head=_opt_str(p.get("head"), "param head"),
             )
@@ -68,8 +80,8 @@ def report_from_dict(doc: object) -> Report:
         overrides=tuple(_str(x, "override") for x in _list(d.get("overrides", []), "overrides")),
         plots=tuple(
             PlotRef(
-                title=_str(p.get("title"), "plot title"),
-                url=_str(p.get("url"), "plot url"),
+                title=_str(p.get("title"), "plot title", limit=500),
+                url=_str(p.get("url"), "plot url", limit=500),
                 note=_opt_str(p.get("note"), "plot note"),
             )
             for p in (_mapping(x, "plot") for x in _list(d.get("plots"), "plots"))
@@ -83,12 +95,15 @@ def _stage_row(doc: object) -> StageRow:
     d = _mapping(doc, "stage")
     duration = d.get("duration_s")
     if duration is not None and (
-        isinstance(duration, bool) or not isinstance(duration, int | float)
+        isinstance(duration, bool)
+        or not isinstance(duration, int | float)
+        or not math.isfinite(duration)
+        or duration < 0
     ):
-        raise ReportFormatError("stage duration_s must be a number")
+        raise ReportFormatError("stage duration_s must be a number of seconds (finite, >= 0)")
     return StageRow(
-        name=_str(d.get("name"), "stage name"),
-        status=_str(d.get("status"), "stage status"),
+        name=_str(d.get("name"), "stage name", limit=500),
+        status=_one_of(d.get("status"), STAGE_STATUSES, "stage status"),
         why=_str(d.get("why", ""), "stage why"),
         duration_s=float(duration) if duration is not None else None,
         runner=_opt_str(d.get("runner"), "runner"),
@@ -100,14 +115,14 @@ def _stage_row(doc: object) -> StageRow:
 def _metric_delta(doc: object) -> MetricDelta:
     d = _mapping(doc, "metric")
     return MetricDelta(
-        name=_str(d.get("name"), "metric name"),
+        name=_str(d.get("name"), "metric name", limit=500),
         base=_scalar(d.get("base")),
         head=_scalar(d.get("head")),
         has_base=bool(d.get("has_base")),
         has_head=bool(d.get("has_head")),
         change=_opt_float(d.get("change")),
         relative=_opt_float(d.get("relative")),
-        verdict=_str(d.get("verdict"), "metric verdict"),
+        verdict=_one_of(d.get("verdict"), METRIC_VERDICTS, "metric verdict"),
         gate=_str(d.get("gate", ""), "metric gate"),
     )
 
@@ -118,7 +133,9 @@ def _rule(doc: object) -> MetricRule:
     if precision is not None and (not isinstance(precision, int) or not 0 <= precision <= 12):
         raise ReportFormatError("rule precision must be 0..12")
     return MetricRule(
-        better=_opt_str(d.get("better"), "rule better"),
+        better=None
+        if d.get("better") is None
+        else _one_of(d.get("better"), ("higher", "lower"), "rule better"),
         precision=precision,
         max_regression=_opt_float(d.get("max_regression")),
         relative=bool(d.get("relative")),
@@ -137,10 +154,31 @@ def _list(value: object, what: str) -> list[object]:
     return list(value)
 
 
-def _str(value: object, what: str) -> str:
-    if not isinstance(value, str) or len(value) > 10_000:
-        raise ReportFormatError(f"{what} must be a string of at most 10,000 characters")
+def _str(value: object, what: str, *, limit: int = 10_000) -> str:
+    if not isinstance(value, str) or len(value) > limit:
+        raise ReportFormatError(f"{what} must be a string of at most {limit:,} characters")
     return value
+
+
+def _one_of(value: object, allowed: tuple[str, ...], what: str) -> str:
+    if value not in allowed:
+        raise ReportFormatError(f"{what} must be one of {', '.join(allowed)}")
+    return str(value)
+
+
+def _opt_one_of(value: object, allowed: tuple[str, ...], what: str) -> str | None:
+    return None if value is None else _one_of(value, allowed, what)
+
+
+def _matching(value: object, pattern: re.Pattern[str], what: str) -> str:
+    text = _str(value, what, limit=200)
+    if not pattern.fullmatch(text):
+        raise ReportFormatError(f"{what} has characters ci-ml never writes there")
+    return text
+
+
+def _opt_sha(value: object, what: str) -> str | None:
+    return None if value is None else _matching(value, _SHA, what)
 
 
 def _opt_str(value: object, what: str) -> str | None:
@@ -150,12 +188,14 @@ def _opt_str(value: object, what: str) -> str | None:
 def _opt_float(value: object) -> float | None:
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ReportFormatError("expected a number")
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ReportFormatError("expected a finite number")
     return float(value)
 
 
 def _scalar(value: object) -> str | int | float | bool | None:
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)  # shown as text: `nan`, `inf`
     if value is None or isinstance(value, bool | int | float):
         return value
-    return _str(value, "metric value")
+    return _str(value, "metric value", limit=500)

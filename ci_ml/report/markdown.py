@@ -2,7 +2,9 @@
 
 Stage names, metric names and values, plot titles and log lines come from the pull request.
 In a PR comment they must not close a table cell (`|`, newlines), inject HTML, format or link
-text, ping people (`@name`) or cross-reference issues (`#123`, `GH-1`, `owner/repo#1`).
+text, ping people (`@name`), cross-reference issues (`#123`, `GH-1`, `owner/repo#1`), become
+a link (`https://...`, `www.example.com`), or reorder what is shown around them (bidi controls,
+LRM/RLM marks).
 """
 
 from __future__ import annotations
@@ -15,7 +17,11 @@ ZWSP = "\u200b"  # breaks @mentions, #references and autolinks without changing 
 _PUNCTUATION = re.compile(r"([\\`*_\[\]|~])")
 _MENTION = re.compile(r"([@#])(?=\w)")
 _GH_REF = re.compile(r"\b(GH)-(?=\d)", re.IGNORECASE)
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u202a-\u202e\u2066-\u2069]")
+_GH_WWW = re.compile(r"\b(www)\.", re.IGNORECASE)
+# C0 controls, DEL, bidi embeddings/overrides/isolates, LRM/RLM/ALM, line/paragraph separators.
+_CONTROL = re.compile(
+    r"[\x00-\x08\x0b-\x1f\x7f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]"
+)
 
 
 def text(value: object, *, limit: int = 300) -> str:
@@ -25,6 +31,7 @@ def text(value: object, *, limit: int = 300) -> str:
     raw = _PUNCTUATION.sub(r"\\\1", raw)
     raw = _MENTION.sub(lambda m: m.group(1) + ZWSP, raw)
     raw = _GH_REF.sub(lambda m: m.group(1) + ZWSP + "-", raw)
+    raw = _GH_WWW.sub(lambda m: m.group(1) + ZWSP + ".", raw)
     return raw.replace("://", ":" + ZWSP + "//")
 
 

@@ -299,3 +299,66 @@ def test_images_can_be_left_out(pr: GitHubServer, tmp_path: Path) -> None:
     assert comment(pr, tmp_path, "--image-store", "none")[0] == 0
     [body] = bot_comments(pr)
     assert "### Plots" not in body
+
+
+def _fork_artifact(
+    github_server: GitHubServer, tmp_path: Path, files: dict[str, object], head: str
+) -> dict[str, object]:
+    github_server.add_pull(9, head_sha=head, head_repo="someone/repo")
+    run = github_server.add_workflow_run(556, head_sha=head, event="pull_request", pull_numbers=[])
+    github_server.add_artifact(run.id, "ci-ml-report", files)
+    return {
+        "workflow_run": {
+            "id": 556,
+            "head_sha": head,
+            "head_repository": {"full_name": "someone/repo"},
+        }
+    }
+
+
+def test_a_fake_png_from_a_fork_is_not_published(
+    github_server: GitHubServer, tmp_path: Path
+) -> None:
+    head = fake_sha("fork-png")
+    report = write_report(tmp_path / "artifact")
+    # PNG's signature, then HTML: the old check looked at the first eight bytes only.
+    fake = b"\x89PNG\r\n\x1a\n<html><script>alert(1)</script></html>"
+    event = _fork_artifact(
+        github_server,
+        tmp_path,
+        {"report.json": json.dumps(report_to_dict(report)), "plots/loss.png": fake},
+        head,
+    )
+    code, err = comment(github_server, tmp_path, "--from-artifact", run_id="601", event=event)
+    assert code == 0, err
+    assert "skipping image plots/loss.png: truncated chunk" in err or "bad CRC" in err
+    assert all(fake not in blob for blob in github_server.blobs.values())
+
+
+def test_the_artifact_cannot_name_the_head_commit(
+    github_server: GitHubServer, tmp_path: Path
+) -> None:
+    head = fake_sha("fork-head-2")
+    doc = report_to_dict(write_report(tmp_path / "artifact"))
+    doc["head_sha"] = fake_sha("what-the-fork-claims")
+    event = _fork_artifact(github_server, tmp_path, {"report.json": json.dumps(doc)}, head)
+    code, err = comment(github_server, tmp_path, "--from-artifact", run_id="602", event=event)
+    assert code == 0, err
+    [body] = bot_comments(github_server, 9)
+    assert fake_sha("what-the-fork-claims")[:7] not in body
+    assert head[:7] in body
+
+
+def test_another_bots_marker_is_not_ours(pr: GitHubServer, tmp_path: Path) -> None:
+    assert comment(pr, tmp_path)[0] == 0
+    [ours] = [c for c in pr.comments_on(7) if c.user == "github-actions[bot]"]
+    # Another app copies our marker and claims a later run, hoping we stop updating.
+    fake_marker = re.sub(r"run=\d+", "run=999999", ours.body.split("\n", 1)[0])
+    pr.add_comment(7, fake_marker + "\nnothing to see", user="evil-app[bot]")
+    write_report(tmp_path / "report", pipeline="demo")
+    code, err = comment(pr, tmp_path, run_id="101")
+    assert code == 0, err
+    assert "comment updated" in err
+    assert next(c.body for c in pr.comments_on(7) if c.user == "evil-app[bot]").endswith(
+        "nothing to see"
+    )

@@ -44,6 +44,22 @@ def test_round_trip_keeps_everything_but_the_run_link() -> None:
         ({"metrics": "x"}, "metrics must be a list"),
         ({"plots": [{"title": "t", "url": "x" * 20_000}]}, "plot url must be a string of at most"),
         ({"rules": {"acc": {"precision": 99}}}, "precision must be 0..12"),
+        (
+            {"stages": [{"name": "a", "status": "✅ ran [see](https://x)"}]},
+            "stage status must be one of",
+        ),
+        (
+            {"metrics": [{"name": "acc", "verdict": "improved 🎉", "has_base": True}]},
+            "metric verdict must be one of",
+        ),
+        ({"stages": [{"name": "a", "status": "ran", "duration_s": float("inf")}]}, "finite"),
+        ({"stages": [{"name": "a", "status": "ran", "duration_s": float("nan")}]}, "finite"),
+        ({"base_sha": "main; see https://evil"}, "base_sha has characters"),
+        ({"rules": {"acc": {"better": "sideways"}}}, "rule better must be one of"),
+        (
+            {"stages": [{"name": "x" * 600, "status": "ran"}]},
+            "stage name must be a string of at most 500",
+        ),
     ],
 )
 def test_hostile_documents_are_refused(patch: dict[str, object], message: str) -> None:

@@ -17,6 +17,9 @@ HOSTILE = [
     "`code` and ```fence```",
     "https://evil.example/path",
     "\u202eevil",
+    "see www.evil.example now",
+    "mark\u200eed and \u200fflipped\u061c",
+    "line\u2028separator",
 ]
 
 
@@ -33,6 +36,8 @@ def test_text_is_inert(value: str) -> None:
     assert "](" not in out.replace("\\](", "")
     assert "://" not in out
     assert "\u202e" not in out
+    assert "www." not in out.lower()
+    assert not {"\u200e", "\u200f", "\u061c", "\u2028"} & set(out)
 
 
 @pytest.mark.parametrize("value", HOSTILE)
