@@ -12,6 +12,7 @@ from typing import Any
 import yaml
 
 from ci_ml.errors import PipelineError
+from ci_ml.yaml_guard import check_aliases
 from ci_ml.yaml_schema import (
     BOOL_TAG,
     FLOAT_TAG,
@@ -30,6 +31,7 @@ def load_yaml_text(path: str, text: str) -> Any:
     except _Unsupported:
         pass  # anything beyond plain block YAML, and every error, goes to PyYAML
     try:
+        check_aliases(text, path)
         return yaml.load(text, Loader=CoreSchemaLoader)  # derives from SafeLoader
     except DuplicateKeyError as exc:
         raise PipelineError(

@@ -12,7 +12,15 @@ PACKAGE = Path(__file__).resolve().parents[1] / "ci_ml"
 
 # Lowest first. A module may import its own layer's package and any layer below it.
 LAYERS: list[tuple[str, ...]] = [
-    ("ci_ml", "ci_ml.errors", "ci_ml.yaml_load", "ci_ml.yaml_schema", "ci_ml.git", "ci_ml.state"),
+    (
+        "ci_ml",
+        "ci_ml.errors",
+        "ci_ml.yaml_load",
+        "ci_ml.yaml_schema",
+        "ci_ml.git",
+        "ci_ml.state",
+        "ci_ml.workspace_files",
+    ),
     ("ci_ml.pipeline",),
     ("ci_ml.config",),
     ("ci_ml.github",),

@@ -29,6 +29,7 @@ from ci_ml.mlflow.tracking import (
 )
 from ci_ml.plan import Plan, StagePlan, param_label
 from ci_ml.report import flatten, parse_plot_file, read_metrics_files
+from ci_ml.workspace_files import UnsafeFileError, read_text
 
 log = logging.getLogger("ci_ml")
 # Outcomes that get a child run: the stage ran (miss), or its result is in the cache (hit).
@@ -165,8 +166,8 @@ def _series(root: Path, path: str) -> dict[str, list[tuple[int, float]]]:
     if not file.is_file() or posixpath.splitext(path)[1].lower() not in PLOT_DATA_SUFFIXES:
         return {}
     try:
-        rows = parse_plot_file(path, file.read_text(encoding="utf-8"))
-    except (PipelineError, UnicodeDecodeError) as e:
+        rows = parse_plot_file(path, read_text(file))
+    except (PipelineError, UnsafeFileError) as e:
         log.debug("MLflow: no step series from %s: %s", path, e)
         return {}
     return series_from_rows(rows, path)

@@ -22,6 +22,7 @@ from ci_ml.mlflow.batches import Entry, Metric, RunSpec, chunk
 from ci_ml.mlflow.client import MlflowClient, MlflowError, RunRef
 from ci_ml.mlflow.target import Target
 from ci_ml.state import STATE_DIR, state_dir
+from ci_ml.workspace_files import UnsafeFileError, read_bytes
 
 log = logging.getLogger("ci_ml")
 PENDING_DIR = "mlflow-pending"
@@ -119,9 +120,13 @@ def _child(
     run = _create(client, experiment_id, spec, parent_id)
     for path in spec.artifacts:
         file = root / path
-        if not file.is_file() or file.stat().st_size > MAX_ARTIFACT_BYTES:
+        try:
+            data = read_bytes(file, limit=MAX_ARTIFACT_BYTES) if file.is_file() else None
+        except UnsafeFileError:
+            data = None
+        if data is None:
             continue
-        if not client.upload_artifact(run, path, file.read_bytes()):
+        if not client.upload_artifact(run, path, data):
             log.debug("MLflow: run %s stores artifacts elsewhere; not uploading", run.run_id)
             break
     client.finish_run(run.run_id, spec.status, spec.end_ms)

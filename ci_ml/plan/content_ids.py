@@ -6,8 +6,10 @@ signature (state.py).
 
 from __future__ import annotations
 
+import logging
 import os
 import posixpath
+import stat
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -19,6 +21,9 @@ from ci_ml.pipeline import Graph, IgnoreRules, Pipeline
 from ci_ml.plan.keys import combine_ids, file_digest
 from ci_ml.plan.project import FileTree, Project
 from ci_ml.state import STATE_DIR, DigestCache
+from ci_ml.yaml_guard import safe_load
+
+log = logging.getLogger("ci_ml")
 
 MISSING = "missing"
 
@@ -156,7 +161,19 @@ class _DepResolver:
         return combine_ids({f.relative_to(target).as_posix(): d for f, d in self._hash(files)})
 
     def _hash(self, paths: Iterable[Path]) -> list[tuple[Path, str]]:
-        return sorted(self.digests.digests(paths, _digest).items())
+        """Content ids of files on disk. A symlink is identified by where it points, never
+        followed (a link to /dev/zero would be read forever); a FIFO, socket or device is
+        skipped (reading a FIFO blocks until someone writes)."""
+        regular, links = [], []
+        for path in paths:
+            mode = path.lstat().st_mode
+            if stat.S_ISREG(mode):
+                regular.append(path)
+            elif stat.S_ISLNK(mode):
+                links.append((path, "link:" + str(path.readlink())))
+            else:
+                log.warning("%s is not a regular file or a link: not part of the dep", path)
+        return sorted([*self.digests.digests(regular, _digest).items(), *links])
 
 
 def _walk_files(top: Path) -> list[Path]:
@@ -193,7 +210,7 @@ def _load_lock(path: str, text: str | None) -> dict[str, Any]:
     if text is None:
         return {}
     try:
-        doc = yaml.safe_load(text)
+        doc = safe_load(text, path)
     except yaml.YAMLError as e:
         raise PipelineError(f"{path}: invalid YAML ({e}). Regenerate it with `dvc commit`.") from e
     stages = doc.get("stages") if isinstance(doc, dict) else None
@@ -209,7 +226,7 @@ def _recorded_hash(out: dict[str, Any]) -> str | None:
 
 def _pointer_hash(path: str, text: str) -> str:
     try:
-        doc = yaml.safe_load(text)
+        doc = safe_load(text, path)
         out = doc["outs"][0]
     except (yaml.YAMLError, KeyError, IndexError, TypeError) as e:
         raise PipelineError(

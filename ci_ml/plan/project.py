@@ -16,6 +16,8 @@ from ci_ml.config import CONFIG_FILE, OPTIONS, Settings, resolve
 from ci_ml.errors import ConfigError, UserError
 from ci_ml.git import Git
 from ci_ml.state import STATE_DIR
+from ci_ml.workspace_files import read_text
+from ci_ml.yaml_guard import safe_load
 
 PIPELINE_FILE = "dvc.yaml"
 
@@ -69,13 +71,19 @@ class FileTree:
         """Text of a project-relative file on this side, or None when it does not exist."""
         if self.worktree:
             file = self.project.root / path
-            return file.read_text(encoding="utf-8") if file.is_file() else None
+            return read_text(file, follow_symlinks=True) if file.is_file() else None
         entry = self.entries.get(self.project.to_repo(path))
         if entry is None:
             return None
         if entry not in self._blobs:
             self._blobs.update(self.project.git.read_blobs([entry]))
-        return self._blobs[entry].decode("utf-8")
+        try:
+            return self._blobs[entry].decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise UserError(
+                f"{path} (git blob {entry[:12]}) is not UTF-8 text; ci-ml reads pipeline, "
+                "params and pointer files as UTF-8. Re-save it as UTF-8."
+            ) from e
 
     def under(self, repo_dir: str) -> list[str]:
         prefix = repo_dir + "/"
@@ -118,7 +126,7 @@ def load_settings(project: Project, env: Mapping[str, str], args: Any) -> Settin
     path = project.root / CONFIG_FILE
     doc: Any = None
     if path.is_file():
-        doc = load_yaml(path.read_text(encoding="utf-8"), CONFIG_FILE)
+        doc = load_yaml(read_text(path, follow_symlinks=True), CONFIG_FILE)
         if doc is not None and not isinstance(doc, Mapping):
             raise ConfigError(f"{CONFIG_FILE}: expected a mapping of settings at the top level.")
     return resolve(doc, env, flags)
@@ -126,7 +134,7 @@ def load_settings(project: Project, env: Mapping[str, str], args: Any) -> Settin
 
 def load_yaml(text: str, source: str) -> Any:
     try:
-        return yaml.safe_load(text)
+        return safe_load(text, source)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source

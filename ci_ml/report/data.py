@@ -20,6 +20,7 @@ from ci_ml.pipeline import Pipeline, Stage
 from ci_ml.plan import Plan, Project, Side, param_label
 from ci_ml.report.metrics import Scalar, flatten, parse_metrics_text
 from ci_ml.report.render import ParamChange, StageRow
+from ci_ml.workspace_files import UnsafeFileError, read_text
 
 log = logging.getLogger("ci_ml")
 
@@ -59,8 +60,11 @@ def head_metrics(root: Path, pipeline: Pipeline) -> dict[str, dict[str, Scalar]]
     found = {}
     for path in metrics_paths(pipeline):
         file = root / path
-        if file.is_file():
-            found[path] = flatten(parse_metrics_text(path, file.read_text(encoding="utf-8")))
+        if file.exists() or file.is_symlink():  # a FIFO or a dangling link is refused aloud
+            try:
+                found[path] = flatten(parse_metrics_text(path, read_text(file)))
+            except UnsafeFileError as e:
+                log.warning("%s", e)
     return found
 
 

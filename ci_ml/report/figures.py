@@ -19,6 +19,7 @@ from ci_ml.report.metrics import MetricDelta, better_direction
 from ci_ml.report.plots import PlotInput, render_metric_deltas, render_plots
 from ci_ml.report.plots.data import PlotSpec, parse_plot_file, plot_specs
 from ci_ml.report.render import PlotRef
+from ci_ml.workspace_files import UnsafeFileError, read_bytes
 
 log = logging.getLogger("ci_ml")
 IMAGE_LIMIT = 8 << 20
@@ -84,9 +85,13 @@ def _rows(path: str, data: bytes | None, spec: PlotSpec, notes: list[str], side:
 
 
 def _read_limited(path: Path) -> bytes | None:
-    if not path.is_file() or path.stat().st_size > IMAGE_LIMIT:
+    if not path.is_file():
         return None
-    return path.read_bytes()
+    try:
+        return read_bytes(path, limit=IMAGE_LIMIT)
+    except UnsafeFileError as e:
+        log.warning("%s", e)
+        return None
 
 
 def _number(value: object) -> float | None:

@@ -20,6 +20,7 @@ import yaml
 
 from ci_ml.config import MetricRule
 from ci_ml.errors import PipelineError
+from ci_ml.yaml_guard import safe_load
 
 Scalar = str | int | float | bool | None
 
@@ -32,7 +33,7 @@ def parse_metrics_text(path: str, text: str) -> Any:
             return _parse_table(text, "\t" if ext == ".tsv" else ",")
         if ext == ".json":
             return json.loads(text)
-        return yaml.safe_load(text)
+        return safe_load(text, path)
     except (ValueError, yaml.YAMLError, csv.Error) as e:
         raise PipelineError(
             f"{path}: cannot read metrics ({e}). Metrics files are JSON, YAML, CSV or TSV."

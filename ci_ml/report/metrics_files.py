@@ -9,6 +9,7 @@ from typing import Any
 
 from ci_ml.errors import PipelineError
 from ci_ml.report.metrics import parse_metrics_text
+from ci_ml.workspace_files import UnsafeFileError, read_text
 
 log = logging.getLogger("ci_ml")
 
@@ -18,10 +19,10 @@ def read_metrics_files(root: Path, paths: Sequence[str]) -> dict[str, Any]:
     found: dict[str, Any] = {}
     for path in paths:
         file = root / path
-        if not file.is_file():
+        if not (file.exists() or file.is_symlink()):
             continue
         try:
-            found[path] = parse_metrics_text(path, file.read_text(encoding="utf-8"))
-        except PipelineError as e:
+            found[path] = parse_metrics_text(path, read_text(file))
+        except (PipelineError, UnsafeFileError) as e:
             log.warning("%s", e)
     return found

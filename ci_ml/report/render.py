@@ -7,6 +7,7 @@ are left out first, and the report says what was left out and where to find it.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -133,7 +134,7 @@ def _verdict_line(report: Report) -> str:
     counts = (
         f"{len(ran)} stage{'s' if len(ran) != 1 else ''} ran, {len(restored)} restored from cache"
     )
-    saved = sum(s.duration_s or 0.0 for s in restored)
+    saved = sum(s.duration_s for s in restored if s.duration_s and math.isfinite(s.duration_s))
     if saved:
         counts += f" (≈ {_duration(saved)} of compute saved)"
     if failed:
@@ -323,7 +324,8 @@ def _change(delta: MetricDelta, rule: MetricRule | None) -> str:
 
 
 def _duration(seconds: float | None) -> str:
-    if seconds is None:
+    # NaN or infinity can arrive through run records that stage code could touch.
+    if seconds is None or not math.isfinite(seconds) or seconds < 0:
         return "-"
     if seconds < 60:
         return f"{seconds:.1f} s"

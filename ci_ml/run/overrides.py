@@ -19,6 +19,7 @@ import yaml
 
 from ci_ml.errors import UserError, did_you_mean
 from ci_ml.pipeline import flat_keys, parse_params_text
+from ci_ml.workspace_files import read_text
 
 DEFAULT_PARAMS = "params.yaml"
 
@@ -80,7 +81,7 @@ def apply_overrides(root: Path, overrides: Sequence[Override]) -> None:
             raise UserError(
                 f"--set {override}: {override.file} is not YAML or JSON; edit it by hand instead."
             )
-        document = parse_params_text(override.file, path.read_text(encoding="utf-8"))
+        document = parse_params_text(override.file, read_text(path, follow_symlinks=True))
         document = set_key(_plain(document), override.key, override.value, file=override.file)
         text = (
             json.dumps(document, indent=2) + "\n"

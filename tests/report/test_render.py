@@ -149,3 +149,14 @@ def test_mlflow_links_on_stages_and_footer_are_escaped() -> None:
     name = md.code(HOSTILE)
     assert f"[{name}](http://mlflow:5000/#/experiments/1/runs/r%20%28x%29)" in body
     assert "· [MLflow run](http://mlflow:5000/#/experiments/1/runs/p%29)" in body
+
+
+def test_non_finite_durations_render_as_a_dash() -> None:
+    stages = (
+        StageRow(name="train", status="ran", why="", duration_s=float("inf")),
+        StageRow(name="prepare", status="restored", why="", duration_s=float("nan")),
+    )
+    body = render_report(report(stages=stages))
+    assert "`train`" in body
+    assert "inf" not in body
+    assert "nan" not in body.lower().replace("nanoseconds", "")

@@ -20,6 +20,7 @@ import yaml
 
 from ci_ml.errors import PipelineError
 from ci_ml.pipeline import Out, Pipeline, build_graph
+from ci_ml.yaml_guard import safe_load
 
 Template = Literal[
     "linear",
@@ -170,7 +171,7 @@ def parse_plot_file(path: str, text: str, *, header: bool = True) -> list[dict[s
     try:
         if ext in (".csv", ".tsv"):
             return _parse_table(path, text, "\t" if ext == ".tsv" else ",", header=header)
-        data = json.loads(text) if ext == ".json" else yaml.safe_load(text)
+        data = json.loads(text) if ext == ".json" else safe_load(text, path)
     except (ValueError, yaml.YAMLError, csv.Error) as e:
         raise PipelineError(f"{path}: cannot read plot data ({e}). Fix the file's syntax.") from e
     return [{str(k): _value(v) for k, v in row.items()} for row in _records(path, data)]

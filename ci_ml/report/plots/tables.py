@@ -23,6 +23,8 @@ from ci_ml.report.plots.shapes import (
 )
 
 _MAX_ANNOTATED_CLASSES = 12
+# Past this a matrix is unreadable anyway, and three n x n panels cost memory and minutes.
+MAX_CLASSES = 200
 _MAX_BARS = 25
 
 
@@ -51,6 +53,12 @@ def draw_confusion(fig: Any, spec: PlotSpec, sides: Sequence[Side], notes: list[
         return
     tables, x, y = found
     labels = class_labels([rows for _, rows in tables], x, y)
+    if len(labels) > MAX_CLASSES:
+        notes.append(
+            f"{len(labels)} classes: over the {MAX_CLASSES} a confusion matrix is drawn for"
+        )
+        show_no_data(fig.add_subplot())
+        return
     normalized = spec.template == "confusion_normalized"
     matrices = [confusion_matrix(rows, x, y, labels, normalized=normalized) for _, rows in tables]
     panels = [(side.name, m, "Blues") for (side, _), m in zip(tables, matrices, strict=True)]
