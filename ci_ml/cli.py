@@ -34,6 +34,7 @@ COMMANDS = {
     "gc": "remove cache entries that no chosen ref needs (dry run by default)",
     "dag": "print the stage graph",
     "init": "write workflow templates and a starter ci-ml.yaml",
+    "keygen": "make an Ed25519 key pair for signing trusted manifests",
 }
 
 

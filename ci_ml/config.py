@@ -96,6 +96,22 @@ OPTIONS: tuple[Option, ...] = (
         in_file=False,
     ),
     Option(
+        "signing-key",
+        "Ed25519 private key (base64, from `ci-ml keygen`) that signs trusted manifests; "
+        "from a secret, in the trusted job only; set by the workflow only",
+        None,
+        flag=False,
+        in_file=False,
+    ),
+    Option(
+        "trusted-public-keys",
+        "Ed25519 public keys (base64) whose signature a trusted manifest must carry; "
+        "unsigned or badly signed ones are cache misses",
+        (),
+        _labels,
+        flag=False,
+    ),
+    Option(
         "s3-endpoint-url", "S3 endpoint for MinIO, R2, Ceph... (else AWS_ENDPOINT_URL_S3)", None
     ),
     Option("s3-region", "S3 region (else the AWS config chain)", None),
@@ -141,6 +157,8 @@ class Settings:
     trust: str | None = None
     trusted_refs: tuple[str, ...] = ("default", "refs/tags/*")
     allow_local_cache: bool = False
+    signing_key: str | None = None
+    trusted_public_keys: tuple[str, ...] = ()
     s3_endpoint_url: str | None = None
     s3_region: str | None = None
     s3_addressing_style: str | None = None
@@ -277,7 +295,7 @@ def _from_file(option: Option, value: Any, source: str) -> Any:
             return _labels(value)
         if isinstance(value, list) and all(isinstance(v, str) for v in value):
             return tuple(value)
-        raise ConfigError(f"{source}: {option.name} must be a list of runner labels.")
+        raise ConfigError(f"{source}: {option.name} must be a list of strings.")
     if not isinstance(value, str):
         raise ConfigError(f"{source}: {option.name} must be a string, not {value!r}.")
     return value

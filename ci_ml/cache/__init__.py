@@ -28,6 +28,7 @@ from ci_ml.cache.outputs import restore, snapshot
 from ci_ml.cache.pending import drop_pending, pending_manifests, save_pending
 from ci_ml.cache.progress import Progress, progress_mode
 from ci_ml.cache.s3_client import ClientOptions, make_client
+from ci_ml.cache.signing import generate_key_pair
 from ci_ml.cache.store import CacheStore, open_store
 
 __all__ = [
@@ -43,6 +44,7 @@ __all__ = [
     "RunFacts",
     "Trust",
     "drop_pending",
+    "generate_key_pair",
     "make_client",
     "open_cache",
     "open_store",

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from ci_ml.cache.layout import Trust
+from ci_ml.cache.signing import signing_store
 from ci_ml.cache.store import CacheStore, open_store
 from ci_ml.cache.trust import decide_trust
 from ci_ml.config import Settings
@@ -39,6 +40,9 @@ def open_cache(
         endpoint_url=settings.s3_endpoint_url,
         region=settings.s3_region,
         addressing_style=settings.s3_addressing_style,
+    )
+    store = signing_store(
+        store, private_key=settings.signing_key, public_keys=settings.trusted_public_keys
     )
     log.debug("cache %s (%s)", store.url, trust.value)
     return store

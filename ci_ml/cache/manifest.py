@@ -26,7 +26,7 @@ import posixpath
 import re
 from collections.abc import Callable, Mapping
 from collections.abc import Set as AbstractSet
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal, TypeVar
 
 from ci_ml.errors import CacheError
@@ -96,6 +96,7 @@ class Manifest:
     outputs: tuple[OutputEntry, ...]
     run: RunFacts
     metrics: Mapping[str, object] = field(default_factory=dict)
+    signature: str = ""  # Ed25519 over `signing_payload` by a trusted writer (signing.py)
 
     def digests(self) -> tuple[str, ...]:
         """Every object the manifest names, sorted, each once (what gc must keep)."""
@@ -121,7 +122,14 @@ def encode_manifest(manifest: Manifest) -> bytes:
         "metrics": dict(manifest.metrics),
         "run": _encode_run(manifest.run),
     }
+    if manifest.signature:
+        doc["signature"] = manifest.signature
     return json.dumps(doc, sort_keys=True, separators=(",", ":")).encode("utf-8")
+
+
+def signing_payload(manifest: Manifest) -> bytes:
+    """The bytes a signature covers: the canonical encoding, without the signature."""
+    return encode_manifest(replace(manifest, signature=""))
 
 
 def decode_manifest(data: bytes, *, key: str) -> Manifest:
@@ -301,7 +309,9 @@ def _list(value: object, what: str, item: Callable[[object], T]) -> tuple[T, ...
 
 
 def _decode(doc: object) -> Manifest:
-    top = _fields(doc, "manifest", {"version", "key", "stage", "outputs", "metrics", "run"})
+    top = _fields(
+        doc, "manifest", {"version", "key", "stage", "outputs", "metrics", "run"}, {"signature"}
+    )
     if top["version"] != MANIFEST_VERSION:
         raise _Invalid(f"version {top['version']!r} is not {MANIFEST_VERSION}")
     metrics = _typed(top["metrics"], dict, "metrics")
@@ -311,6 +321,7 @@ def _decode(doc: object) -> Manifest:
         outputs=_list(top["outputs"], "outputs", _decode_output),
         metrics={_typed(k, str, "metrics path"): v for k, v in metrics.items()},
         run=_decode_run(top["run"]),
+        signature=_typed(top.get("signature", ""), str, "signature"),
     )
 
 
