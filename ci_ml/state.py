@@ -6,8 +6,10 @@ data is hashed once, ever. The directory ignores itself so it never shows up in 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import re
 import sqlite3
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -110,3 +112,44 @@ def read_run_summary(root: Path) -> dict[str, Any] | None:
         return None
     data = json.loads(path.read_text(encoding="utf-8"))
     return data if isinstance(data, dict) else None
+
+
+# Temp files ci-ml writes before an atomic rename: `.NAME.tmp-PID-HEX` (cache/transfer.py) and
+# `NAME.tmpPID` (state and pending files). A run killed mid-write leaves them behind.
+_TEMP_NAME = re.compile(r"^\..+\.[a-z]+-(?P<pid>\d+)-[0-9a-f]{8}$|^.+\.tmp(?P<pid2>\d+)$")
+STALE_AFTER_S = 24 * 3600
+SWEEP_MARK = ".swept"
+
+
+def remove_stale_temps(top: Path, *, now: float, every_s: float = 0) -> int:
+    """Delete temp files under `top` whose writer is gone (its pid is not running here) or
+    that are over a day old; with `every_s`, at most once per that many seconds (a marker file
+    records the last sweep), since a big cache directory costs a walk. Returns how many."""
+    mark = top / SWEEP_MARK
+    if every_s and mark.exists() and now - mark.stat().st_mtime < every_s:
+        return 0
+    removed = 0
+    for folder, _dirs, files in os.walk(top):
+        for name in files:
+            found = _TEMP_NAME.match(name)
+            if found is None:
+                continue
+            path = Path(folder) / name
+            pid = int(found["pid"] or found["pid2"])
+            with contextlib.suppress(FileNotFoundError):
+                if not _is_running(pid) or now - path.lstat().st_mtime > STALE_AFTER_S:
+                    path.unlink()
+                    removed += 1
+    if every_s and top.is_dir():
+        mark.touch()
+    return removed
+
+
+def _is_running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process
+    return True

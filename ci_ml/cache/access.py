@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from ci_ml.config import Settings
 from ci_ml.errors import CacheConfigError
 from ci_ml.github import gha
 from ci_ml.plan import Project
+from ci_ml.state import STATE_DIR, remove_stale_temps
 
 log = logging.getLogger("ci_ml")
 
@@ -41,6 +43,7 @@ def open_cache(
         region=settings.s3_region,
         addressing_style=settings.s3_addressing_style,
     )
+    _sweep(project.root, url)
     store = signing_store(
         store, private_key=settings.signing_key, public_keys=settings.trusted_public_keys
     )
@@ -85,3 +88,16 @@ def _cache_url(settings: Settings, env: Mapping[str, str]) -> str | None:
 def _is_local(url: str) -> bool:
     scheme = re.match(r"([A-Za-z][A-Za-z0-9+.-]+):", url)
     return scheme is None or scheme.group(1).lower() == "file"
+
+
+def _sweep(root: Path, url: str | None) -> None:
+    """Remove what killed runs left half-written: in `.ci-ml/` every time (it is small), in a
+    local cache directory once a day (a walk of every object)."""
+    now = time.time()
+    state = root / STATE_DIR
+    if state.is_dir():
+        remove_stale_temps(state, now=now, every_s=0 if url else 24 * 3600)
+    if url and _is_local(url) and not url.lower().startswith("file:"):
+        cache = root / Path(url).expanduser()
+        if cache.is_dir():
+            remove_stale_temps(cache, now=now, every_s=24 * 3600)

@@ -57,3 +57,29 @@ def test_kill_during_push_leaves_no_manifest_and_the_next_run_completes(
     [manifest] = cache.glob("trusted/manifests/*.json")
     digest = json.loads(manifest.read_text())["outputs"][0]["digest"]
     assert (objects / digest[:2] / digest[2:]).stat().st_size == 600 << 20
+
+
+def test_temp_files_of_killed_runs_are_swept(git_repo: GitRepo, tmp_path: Path) -> None:
+    git_repo.write(
+        {
+            "dvc.yaml": "stages:\n  a:\n    cmd: echo a > a.txt\n    outs: [a.txt]\n",
+            ".gitignore": "a.txt\n",
+        },
+        commit="base",
+    )
+    cache = tmp_path / "cache"
+    (cache / "trusted" / "objects" / "ab").mkdir(parents=True)
+    dead = 2**22 + 12345  # above the usual pid_max: no such process
+    stale_object = cache / "trusted" / "objects" / "ab" / f".abcd.tmp-{dead}-0123abcd"
+    stale_object.write_bytes(b"half an object")
+    live_object = cache / "trusted" / "objects" / "ab" / f".abce.tmp-{os.getpid()}-0123abcd"
+    live_object.write_bytes(b"being written right now")
+    pending = git_repo.path / ".ci-ml" / "pending"
+    pending.mkdir(parents=True)
+    stale_pending = pending / f"{'f' * 64}.tmp{dead}"
+    stale_pending.write_text("{")
+    code, _out, err = run_cli("run", "--all", "--cache", str(cache), cwd=git_repo.path)
+    assert code == 0, err
+    assert not stale_object.exists()
+    assert not stale_pending.exists()
+    assert live_object.exists()
