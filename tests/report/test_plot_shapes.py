@@ -19,6 +19,7 @@ from ci_ml.report.plots.shapes import (
     moving_average,
     natural_key,
     plot_slugs,
+    precision_recall_view,
     relative_changes,
     zoom_limits,
 )
@@ -205,3 +206,14 @@ def test_zoom_limits_hug_the_data_within_the_unit_range() -> None:
     assert 0.85 < low < 0.9
     assert 1.0 < high <= 1.02
     assert zoom_limits([]) == (0.0, 1.0)
+
+
+def test_precision_recall_view_frames_the_bend_not_the_unit_square() -> None:
+    recall = [i / 100 for i in range(101)]
+    # A plateau at 1.0 until recall 0.6, a slow slide to 0.95, then the fall to the base rate.
+    precision = [1.0 if r <= 0.6 else 1.0 - (r - 0.6) / 8 for r in recall[:-2]] + [0.5, 0.1]
+    (x_low, x_high), (y_low, y_high) = precision_recall_view(recall, precision)
+    assert 0.55 < x_low < 0.65
+    assert x_high >= 1.0
+    assert 0.9 < y_low < 0.96  # the last two points are the fall: clipped, the AP counts them
+    assert 1.0 <= y_high <= 1.02

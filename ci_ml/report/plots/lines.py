@@ -21,7 +21,7 @@ from ci_ml.report.plots.shapes import (
     label_text,
     line_series,
     moving_average,
-    zoom_limits,
+    precision_recall_view,
 )
 
 _PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#000000")
@@ -85,8 +85,9 @@ def _zoom_precision_recall(ax: Any, drawn: Sequence[tuple[Side, list[Series]]]) 
         xs += recall
         ys += series[0].ys
     if xs:
-        ax.set_xlim(*zoom_limits(xs))
-        ax.set_ylim(*zoom_limits(ys))
+        x_view, y_view = precision_recall_view(xs, ys)
+        ax.set_xlim(*x_view)
+        ax.set_ylim(*y_view)
     return names
 
 

@@ -239,3 +239,24 @@ def zoom_limits(
     margin = max((hi - lo) * 0.08, 0.01)
     sliver = (high - low) * 0.02
     return (max(low - sliver, lo - margin), min(high + sliver, hi + margin))
+
+
+def precision_recall_view(
+    recall: Sequence[float], precision: Sequence[float]
+) -> tuple[tuple[float, float], tuple[float, float]]:
+    """Axis limits (x, y) for precision-recall curves: where they bend. Good models hold a
+    precision near 1 until high recall and then fall to the base rate in a few points, so the
+    unit square squeezes all that matters into its top-right corner. The view keeps 95% of the
+    points' precision range (the last few, the fall itself, may be clipped: the AP in the legend
+    still counts them) and starts at the recall where precision first leaves its plateau."""
+    points = [(r, p) for r, p in zip(recall, precision, strict=False) if math.isfinite(r + p)]
+    if not points:
+        return (0.0, 1.0), (0.0, 1.0)
+    ys = sorted(p for _, p in points)
+    low = ys[int(0.05 * (len(ys) - 1))]
+    top = ys[-1]
+    plateau = top - (top - low) * 0.05
+    leaving = [r for r, p in points if p < plateau]
+    x_low = min(leaving) if leaving else min(r for r, _ in points)
+    x_high = max(r for r, _ in points)
+    return zoom_limits([x_low, x_high]), zoom_limits([low, top])
