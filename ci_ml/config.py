@@ -15,6 +15,7 @@ from typing import Any
 
 from ci_ml.errors import ConfigError, did_you_mean
 from ci_ml.pipeline import Pipeline, Stage, StageSettings
+from ci_ml.runner_cost import default_costs, parse_approval, parse_budget, parse_runner_cost
 
 CONFIG_FILE = "ci-ml.yaml"
 STAGE_SETTING_KEYS = ("gpu", "runner", "timeout", "env", "pass-env")
@@ -114,11 +115,30 @@ OPTIONS: tuple[Option, ...] = (
         _labels,
         flag=False,
     ),
+    Option(
+        "gpu-budget-minutes",
+        "GPU minutes a pull request run may spend without approval; past the estimate, GPU "
+        "jobs wait (docs/gpu-runners.md); set by the workflow only, never in ci-ml.yaml",
+        None,
+        parse_budget,
+        flag=False,
+        in_file=False,
+    ),
+    Option(
+        "gpu-approval",
+        "how waiting GPU jobs are approved: `label` (they do not start until a maintainer adds "
+        "the ci-ml:run-gpu label) or `environment` (they wait in the ci-ml-gpu environment's "
+        "required reviewers); set by the workflow only",
+        "label",
+        parse_approval,
+        flag=False,
+        in_file=False,
+    ),
 )
 OPTION_BY_NAME = {option.name: option for option in OPTIONS}
 FILE_KEYS = (
     *(o.name for o in OPTIONS if o.in_file),
-    *("pass-env", "defaults", "stages", "metrics-config", "mlflow"),
+    *("pass-env", "defaults", "stages", "metrics-config", "mlflow", "runner-cost"),
     *PIPELINE_KEYS,
 )
 METRIC_RULE_KEYS = ("better", "precision", "max-regression")
@@ -146,6 +166,10 @@ class Settings:
     s3_addressing_style: str | None = None
     runner: tuple[str, ...] = ("ubuntu-latest",)
     gpu_runner: tuple[str, ...] = ("self-hosted", "gpu")
+    gpu_budget_minutes: float | None = None
+    gpu_approval: str = "label"
+    # USD per minute by runner label: DEFAULT_RUNNER_COST, then ci-ml.yaml's `runner-cost`.
+    runner_cost: Mapping[str, float] = dataclasses.field(default_factory=default_costs)
     # Only the keys a file sets, so `gpu: false` on a stage can override `defaults: {gpu: true}`.
     stage_defaults: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     stage_settings: Mapping[str, Mapping[str, Any]] = dataclasses.field(default_factory=dict)
@@ -202,6 +226,7 @@ def resolve(
         },
         metric_rules=_metric_rules(doc.get("metrics-config") or {}, source),
         mlflow=_mlflow_settings(doc.get("mlflow") or {}, source),
+        runner_cost=parse_runner_cost(doc.get("runner-cost") or {}, source),
     )
 
 

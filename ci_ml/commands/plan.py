@@ -16,12 +16,18 @@ from ci_ml.errors import GitError, UserError
 from ci_ml.github import gha, resolve_base
 from ci_ml.pipeline import Graph, build_graph
 from ci_ml.plan import (
+    APPROVAL_LABEL,
     Available,
+    Estimate,
+    Gate,
     Plan,
     Project,
+    PullRequest,
     Side,
     apply_availability,
     compute_keys,
+    estimate,
+    gate,
     load_settings,
     open_project,
     plan,
@@ -142,6 +148,7 @@ def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     # The default local cache is consulted only once it exists: a plan never creates state,
     # and without any cache the static answer is the useful one.
     has_cache = bool(settings.cache) or (project.root / STATE_DIR / "cache").is_dir()
+    store = None
     if has_cache and not args.no_cache:
         # Imported here: a plan without a cache never loads the cache code.
         from ci_ml.cache import open_cache
@@ -149,21 +156,90 @@ def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         store = open_cache(project, settings, env, reading_only=True)
         found = availability(result, store, project.root, workspace=True)
         result = apply_availability(result, found)
-    document = plan_document(result, settings)
+    est, held = spend(result, settings, store, env)
+    document = plan_document(result, settings, est=est, gate=held)
     if args.github_output:
         gha.set_outputs(github_outputs(document), env)
+    if held.wait:
+        gha.annotate("warning", "ci-ml: GPU jobs wait: " + "; ".join(held.reasons), env)
     print(
-        json.dumps(document, indent=2) if args.json else render_plan(result),
+        json.dumps(document, indent=2)
+        if args.json
+        else render_plan(result) + render_spend(est, held),
         end="\n" if args.json else "",
     )
     return 0
+
+
+def spend(
+    result: Plan, settings: Settings, store: CacheStore | None, env: Mapping[str, str]
+) -> tuple[Estimate, Gate]:
+    """The estimate from the trusted cache, and the GPU gate's decision for this event."""
+    found = trusted_durations(result, store)
+    est = estimate(result, settings, found)
+    return est, gate(result, settings, est, pull_request_of(gha.load_event(env)))
+
+
+def trusted_durations(result: Plan, store: CacheStore | None) -> dict[str, float]:
+    """Seconds that each stage that will run took in its last trusted run: the manifest under
+    its base key (what the base branch computed), read from the trusted area only, so a pull
+    request cannot shrink its own estimate. One read per such stage, and none without a
+    store."""
+    wanted = {s.name: s.base_key for s in result.stages if s.will_run and s.base_key}
+    if store is None or not wanted:
+        return {}
+    from ci_ml.cache import Area
+
+    names = sorted(wanted)
+    found = {}
+    with ThreadPoolExecutor(8) as pool:
+        hits = pool.map(store.get_manifest, [wanted[n] for n in names])
+        for name, hit in zip(names, hits, strict=True):
+            if hit is not None and hit.area is Area.TRUSTED:
+                found[name] = hit.manifest.run.duration_s
+    return found
+
+
+def pull_request_of(event: Mapping[str, Any]) -> PullRequest | None:
+    """The gate's facts about the event's pull request, or None for other events. Only the
+    `labeled` event that adds the approval label approves: a later push is a `synchronize`
+    event, so new code never runs on an old approval."""
+    pr = event.get("pull_request")
+    if not isinstance(pr, dict):
+        return None
+    head_repo = (pr.get("head") or {}).get("repo") or {}
+    base_repo = (pr.get("base") or {}).get("repo") or {}
+    label = event.get("label") or {}
+    return PullRequest(
+        # A deleted fork has no head repository: still a fork.
+        fork=not head_repo.get("full_name") or head_repo["full_name"] != base_repo.get("full_name"),
+        label_approved=event.get("action") == "labeled"
+        and isinstance(label, dict)
+        and label.get("name") == APPROVAL_LABEL,
+    )
+
+
+def render_spend(est: Estimate, held: Gate) -> str:
+    lines = [
+        f"estimate: {est.gpu_minutes:.1f} GPU min, {est.cpu_minutes:.1f} CPU min, "
+        f"${est.cost_usd:.2f}"
+        + (f" (no trusted run of {', '.join(est.unknown)})" if est.unknown else "")
+    ]
+    if held.reasons:
+        state = "approved" if held.approved else "wait"
+        lines.append(f"GPU jobs {state}: {'; '.join(held.reasons)}")
+        if held.wait:
+            lines.append(f"to approve: {held.how_to_approve()}")
+    return "\n".join(lines) + "\n"
 
 
 def github_outputs(document: Mapping[str, Any]) -> dict[str, str]:
     will_run = [s["name"] for s in document["stages"] if s["will_run"]]
     return {
         "stages": json.dumps(will_run),
-        "any-will-run": json.dumps(document["any_will_run"]),
+        # False when the GPU gate left every job out: an empty matrix is a workflow error.
+        "any-will-run": json.dumps(bool(document["matrix"]["include"])),
+        "gpu-wait": json.dumps(document["gpu_gate"]["wait"]),
         "needs-gpu": json.dumps(document["needs_gpu"]),
         "runs-on": json.dumps(document["runs_on"]),
         "matrix": json.dumps(document["matrix"]),

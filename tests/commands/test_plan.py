@@ -171,6 +171,8 @@ def test_matrix_groups_independent_work(repo: GitRepo) -> None:
                 "args": "lint",
                 "gpu": False,
                 "runs-on": ["ubuntu-latest"],
+                "timeout-minutes": 75,  # no stage timeout: 60 min, plus 15 for setup
+                "environment": "",
             },
             {
                 "name": "train +1",
@@ -178,6 +180,8 @@ def test_matrix_groups_independent_work(repo: GitRepo) -> None:
                 "args": "train evaluate",
                 "gpu": True,
                 "runs-on": ["self-hosted", "gpu"],
+                "timeout-minutes": 135,
+                "environment": "",
             },
         ]
     }

@@ -1,0 +1,63 @@
+"""Runner prices for the cost ledger and the GPU gate's settings, parsed for config.py. [pure]
+
+Kept apart from config.py, which reads them, so that module stays about precedence.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from ci_ml.errors import ConfigError, did_you_mean
+
+GPU_APPROVALS = ("label", "environment")
+# GitHub's per-minute list prices for hosted runners (docs/gpu-runners.md gives the source and
+# date). Keys are runner labels: the standard Linux runner and the label that
+# `ci-ml init --gpu-runner hosted` asks you to give a Linux GPU (NVIDIA T4) larger runner.
+DEFAULT_RUNNER_COST: Mapping[str, float] = {
+    "ubuntu-latest": 0.008,
+    "ubuntu-24.04": 0.008,
+    "ubuntu-22.04": 0.008,
+    "gpu-t4-4core": 0.07,
+}
+
+
+def default_costs() -> dict[str, float]:
+    return dict(DEFAULT_RUNNER_COST)
+
+
+def parse_budget(text: str) -> float:
+    where = "CI_ML_GPU_BUDGET_MINUTES"
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value >= 0:  # also refuses NaN
+        raise ConfigError(f"{where}: {text!r} is not a number of minutes (0 or more).")
+    return value
+
+
+def parse_approval(text: str) -> str:
+    where = "CI_ML_GPU_APPROVAL"
+    value = text.strip().lower()
+    if value not in GPU_APPROVALS:
+        raise ConfigError(
+            f"{where}: {text!r} is not one of {', '.join(GPU_APPROVALS)}"
+            f"{did_you_mean(value, GPU_APPROVALS)}."
+        )
+    return value
+
+
+def parse_runner_cost(doc: Any, source: str) -> dict[str, float]:
+    """`runner-cost: {gpu-t4-4core: 0.07}`: USD per minute by runner label, over the defaults."""
+    if not isinstance(doc, Mapping):
+        raise ConfigError(f"{source}: runner-cost must map runner labels to USD per minute.")
+    costs = dict(DEFAULT_RUNNER_COST)
+    for label, price in doc.items():
+        if isinstance(price, bool) or not isinstance(price, int | float) or not price >= 0:
+            raise ConfigError(
+                f"{source}: runner-cost {label!r}: {price!r} is not a price per minute in USD "
+                "(a number, 0 or more)."
+            )
+        costs[str(label)] = float(price)
+    return costs
