@@ -12,13 +12,15 @@ from ci_ml.errors import ConfigError, did_you_mean
 
 GPU_APPROVALS = ("label", "environment")
 # GitHub's per-minute list prices for hosted runners (docs/gpu-runners.md gives the source and
-# date). Keys are runner labels: the standard Linux runner and the label that
-# `ci-ml init --gpu-runner hosted` asks you to give a Linux GPU (NVIDIA T4) larger runner.
+# date). Keys are runner labels: the standard Linux runner, and the names that
+# `ci-ml init --gpu-runner hosted` asks you to give the two Linux 4-core GPU (NVIDIA T4) larger
+# runners, one for pull requests and one for main.
 DEFAULT_RUNNER_COST: Mapping[str, float] = {
     "ubuntu-latest": 0.008,
     "ubuntu-24.04": 0.008,
     "ubuntu-22.04": 0.008,
-    "gpu-t4-4core": 0.07,
+    "ci-ml-gpu-t4-pr": 0.07,
+    "ci-ml-gpu-t4-main": 0.07,
 }
 
 
@@ -49,7 +51,7 @@ def parse_approval(text: str) -> str:
 
 
 def parse_runner_cost(doc: Any, source: str) -> dict[str, float]:
-    """`runner-cost: {gpu-t4-4core: 0.07}`: USD per minute by runner label, over the defaults."""
+    """`runner-cost: {gpu-a100: 0.55}`: USD per minute by runner label, over the defaults."""
     if not isinstance(doc, Mapping):
         raise ConfigError(f"{source}: runner-cost must map runner labels to USD per minute.")
     costs = dict(DEFAULT_RUNNER_COST)

@@ -57,7 +57,8 @@ def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--github-output",
         action="store_true",
-        help="also write stages, any-will-run, needs-gpu, runs-on and matrix to $GITHUB_OUTPUT",
+        help="also write stages, any-will-run, needs-gpu, runs-on, matrix, timeout-minutes and "
+        "gpu-wait to $GITHUB_OUTPUT",
     )
     parser.add_argument(
         "--no-cache",
@@ -240,6 +241,7 @@ def github_outputs(document: Mapping[str, Any]) -> dict[str, str]:
         # False when the GPU gate left every job out: an empty matrix is a workflow error.
         "any-will-run": json.dumps(bool(document["matrix"]["include"])),
         "gpu-wait": json.dumps(document["gpu_gate"]["wait"]),
+        "timeout-minutes": json.dumps(document["timeout_minutes"]),
         "needs-gpu": json.dumps(document["needs_gpu"]),
         "runs-on": json.dumps(document["runs_on"]),
         "matrix": json.dumps(document["matrix"]),

@@ -6,7 +6,7 @@ from typing import Any
 
 from ci_ml.config import Settings
 from ci_ml.plan.budget import Estimate, Gate, estimate
-from ci_ml.plan.matrix import matrix, runner_labels, runs_on
+from ci_ml.plan.matrix import job_timeout_minutes, matrix, runner_labels, runs_on
 from ci_ml.plan.planner import Plan, StagePlan
 
 
@@ -29,6 +29,9 @@ def plan_document(
         "any_will_run": bool(will_run),
         "needs_gpu": any(s.stage.settings.gpu for s in will_run),
         "runs_on": list(runs_on(plan, settings)),
+        # For one job that may run every stage: main's `run --all` runs whatever the cache
+        # lacks, which can be more than this plan's diff says.
+        "timeout_minutes": job_timeout_minutes(plan.stages),
         "matrix": matrix(plan, settings, hold=gate.approval if gate.wait else None),
         "estimate": est.to_json(),
         "gpu_gate": gate.to_json(),

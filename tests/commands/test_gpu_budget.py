@@ -24,7 +24,7 @@ stages:
 """
 CONFIG = """\
 runner: [ubuntu-latest]
-gpu-runner: [gpu-t4-4core]
+gpu-runner: [ci-ml-gpu-t4-pr]
 stages:
   train:
     gpu: true
@@ -79,7 +79,7 @@ def test_plan_estimates_each_stage_from_its_last_trusted_run_on_s3(
     assert 0 <= lint < train
     assert doc["estimate"]["gpu_minutes"] == round(train / 60, 2)
     assert doc["estimate"]["cpu_minutes"] == round(lint / 60, 2)
-    # gpu-t4-4core is priced by default (0.07 USD/min), ubuntu-latest at 0.008.
+    # ci-ml-gpu-t4-pr is priced by default (0.07 USD/min), ubuntu-latest at 0.008.
     assert doc["estimate"]["cost_usd"] == round(train / 60 * 0.07 + lint / 60 * 0.008, 4)
     assert doc["estimate"]["unknown"] == []
 
@@ -111,7 +111,7 @@ def test_without_a_cache_every_estimate_is_unknown(git_repo: GitRepo) -> None:
 
 def test_runner_cost_in_ci_ml_yaml_prices_the_estimate(git_repo: GitRepo, tmp_path: Path) -> None:
     cache = str(tmp_path / "cache")
-    _seed(git_repo, cache, config=CONFIG + "runner-cost:\n  gpu-t4-4core: 6\n")
+    _seed(git_repo, cache, config=CONFIG + "runner-cost:\n  ci-ml-gpu-t4-pr: 6\n")
     doc = plan_json(git_repo, "--base", "HEAD~1", "--cache", cache)
     train = _stage(doc, "train")["estimated_seconds"]
     lint = _stage(doc, "lint")["estimated_seconds"]
@@ -308,11 +308,11 @@ def test_a_gpu_stage_run_without_a_gpu_records_its_labels_and_reports_cpu(
     )
     assert code == 0, err
     train = next(s for s in json.loads(out)["stages"] if s["name"] == "train")
-    assert (train["status"], train["gpu"], train["labels"]) == ("ran", None, ["gpu-t4-4core"])
+    assert (train["status"], train["gpu"], train["labels"]) == ("ran", None, ["ci-ml-gpu-t4-pr"])
     manifest = json.loads(
         next((Path(cache) / "untrusted/manifests").glob(f"{train['key']}.json")).read_text()
     )
-    assert manifest["run"]["labels"] == ["gpu-t4-4core"]
+    assert manifest["run"]["labels"] == ["ci-ml-gpu-t4-pr"]
 
     out_dir = tmp_path / "report"
     code, _out, err = run_cli(

@@ -204,6 +204,8 @@ def test_github_output_file(repo: GitRepo, tmp_path: Path) -> None:
     assert values["any-will-run"] == "true"
     assert values["needs-gpu"] == "true"
     assert json.loads(values["runs-on"]) == ["self-hosted", "gpu"]
+    assert values["timeout-minutes"] == "255"  # every stage (run --all): 4 x 60 min + 15
+    assert values["gpu-wait"] == "false"
 
 
 def test_base_comes_from_the_pull_request_event(repo: GitRepo, tmp_path: Path) -> None:
