@@ -61,8 +61,8 @@ class Gate:
                 "waiting jobs on the workflow run's page (Review deployments)"
             )
         return (
-            f"a maintainer adds the label `{APPROVAL_LABEL}` to the pull request; that run "
-            "starts the GPU jobs (a later push needs the label added again)"
+            f"a maintainer adds the label `{APPROVAL_LABEL}` to the pull request, which starts "
+            "the GPU jobs (after a later push, remove the label and add it again)"
         )
 
     def to_json(self) -> dict[str, object]:
@@ -121,7 +121,7 @@ def gate(plan: Plan, settings: Settings, est: Estimate, pull_request: PullReques
     if budget is not None:
         if est.gpu_minutes > budget:
             reasons.append(
-                f"the estimate of {est.gpu_minutes:.1f} GPU minutes exceeds the budget of "
+                f"the estimate of {_minutes(est.gpu_minutes)} GPU minutes exceeds the budget of "
                 f"{budget:g} minutes"
             )
         missing = [s.name for s in gated if s.name in est.unknown]
@@ -137,3 +137,7 @@ def gate(plan: Plan, settings: Settings, est: Estimate, pull_request: PullReques
         approval=approval,
         approved=approved,
     )
+
+
+def _minutes(value: float) -> str:
+    return f"{value:.1f}" if value >= 0.1 else f"{value:.3f}"

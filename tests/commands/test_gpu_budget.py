@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import re
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -147,7 +151,10 @@ def test_gpu_jobs_wait_when_the_estimate_exceeds_the_budget(
     gate = doc["gpu_gate"]
     assert gate["wait"] is True
     assert len(gate["reasons"]) == 1
-    assert gate["reasons"][0].startswith("the estimate of 0.0 GPU minutes exceeds the budget")
+    assert re.fullmatch(
+        r"the estimate of 0\.00\d GPU minutes exceeds the budget of 0\.001 minutes",
+        gate["reasons"][0],
+    )
     assert "ci-ml:run-gpu" in gate["how_to_approve"]
     # Label mode: the GPU group is left out until approved; CPU work goes ahead.
     assert [e["name"] for e in doc["matrix"]["include"]] == ["lint"]
@@ -336,3 +343,61 @@ def test_a_gpu_stage_run_without_a_gpu_records_its_labels_and_reports_cpu(
     assert ledger["ran"]["cost_usd"] > 0
     assert ledger["estimate"]["gpu"] > 0  # main's trusted run of train, beside the actual
     assert ledger["waiting"] == []
+
+
+def test_a_gated_plan_without_a_cache_loads_no_cache_code(
+    git_repo: GitRepo, tmp_path: Path
+) -> None:
+    git_repo.write(FILES, commit="base")
+    git_repo.write({"train.py": "v2\n"}, commit="head")
+    code = (
+        "import sys, ci_ml.cli; "
+        "rc = ci_ml.cli.main(['plan', '--base', 'HEAD~1', '--json']); "
+        "print([m for m in ('boto3', 'ci_ml.cache') if m in sys.modules], file=sys.stderr); "
+        "raise SystemExit(rc)"
+    )
+    env = {
+        **os.environ,
+        "CI_ML_GPU_BUDGET_MINUTES": "10",
+        "GITHUB_EVENT_PATH": _event(tmp_path, fork=True),
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=git_repo.path,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["gpu_gate"]["wait"] is True
+    assert result.stderr.strip().splitlines()[-1] == "[]"
+
+
+def test_the_report_says_why_gpu_jobs_wait_and_how_to_approve(
+    seeded: tuple[GitRepo, str], tmp_path: Path
+) -> None:
+    repo, cache = seeded
+    out_dir = tmp_path / "report"
+    env = {"GITHUB_EVENT_PATH": _event(tmp_path, fork=True), "CI_ML_GPU_BUDGET_MINUTES": "0.001"}
+    code, _out, err = run_cli(
+        "report",
+        "--base",
+        "HEAD~1",
+        "--cache",
+        cache,
+        "--out",
+        str(out_dir),
+        "--no-fail",
+        cwd=repo.path,
+        env=env,
+    )
+    assert code == 0, err
+    body = (out_dir / "report.md").read_text(encoding="utf-8")
+    assert (
+        "⏸️ **GPU jobs wait for approval**: the pull request comes from a fork; the estimate of 0.00"
+    ) in body
+    assert (
+        " GPU minutes exceeds the budget of 0.001 minutes.  \n"
+        "To run them, a maintainer adds the label \\`ci-ml:run-gpu\\` to the pull request"
+    ) in body
