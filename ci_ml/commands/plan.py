@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ci_ml.config import Settings
-from ci_ml.errors import GitError, UserError
+from ci_ml.config import CONFIG_FILE, Settings, resolve
+from ci_ml.errors import ConfigError, GitError, UserError
 from ci_ml.github import gha, resolve_base
 from ci_ml.pipeline import Graph, build_graph
 from ci_ml.plan import (
@@ -37,6 +37,7 @@ from ci_ml.plan import (
     render_plan,
 )
 from ci_ml.state import STATE_DIR, outputs_current, read_last_run
+from ci_ml.yaml_load import load_yaml_text
 
 if TYPE_CHECKING:
     from ci_ml.cache import CacheStore
@@ -157,7 +158,7 @@ def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         store = open_cache(project, settings, env, reading_only=True)
         found = availability(result, store, project.root, workspace=True)
         result = apply_availability(result, found)
-    est, held = spend(result, settings, store, env)
+    est, held = spend(project, result, settings=settings, store=store, env=env)
     document = plan_document(result, settings, est=est, gate=held)
     if args.github_output:
         gha.set_outputs(github_outputs(document), env)
@@ -173,12 +174,39 @@ def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
 
 
 def spend(
-    result: Plan, settings: Settings, store: CacheStore | None, env: Mapping[str, str]
+    project: Project,
+    result: Plan,
+    *,
+    settings: Settings,
+    store: CacheStore | None,
+    env: Mapping[str, str],
 ) -> tuple[Estimate, Gate]:
     """The estimate from the trusted cache, and the GPU gate's decision for this event."""
-    found = trusted_durations(result, store)
-    est = estimate(result, settings, found)
-    return est, gate(result, settings, est, pull_request_of(gha.load_event(env)))
+    est = estimate(result, settings, trusted_durations(result, store))
+    pull_request = pull_request_of(gha.load_event(env))
+    if pull_request is None:
+        return est, gate(result, settings, est, None)
+    cpu = base_cpu_runner(project, result.base_sha, env)
+    return est, gate(result, settings, est, pull_request, cpu_runner=cpu)
+
+
+def base_cpu_runner(
+    project: Project, base_sha: str | None, env: Mapping[str, str]
+) -> tuple[str, ...]:
+    """The CPU `runner` labels as the workflow and the base commit's ci-ml.yaml set them: where
+    a pull request's jobs may run without approval. The PR's own ci-ml.yaml could name GPU
+    machines there. One `git ls-tree` and one blob read, for pull requests only."""
+    doc = None
+    if base_sha:
+        path = project.to_repo(CONFIG_FILE)
+        entry = project.git.ls_tree(base_sha, path).get(path)
+        if entry is not None:
+            text = next(data for _, data in project.git.read_blobs([entry]))
+            doc = load_yaml_text(path, text.decode("utf-8", "replace"))
+    try:
+        return resolve(doc if isinstance(doc, Mapping) else None, env, {}).runner
+    except ConfigError:  # a base ci-ml.yaml ci-ml cannot read: the default and the env only
+        return resolve(None, env, {}).runner
 
 
 def trusted_durations(result: Plan, store: CacheStore | None) -> dict[str, float]:

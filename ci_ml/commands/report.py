@@ -11,12 +11,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ci_ml.cache import open_cache
-from ci_ml.commands.plan import add_side_flags, pull_request_of, read_sides, trusted_durations
+from ci_ml.commands.plan import (
+    add_side_flags,
+    base_cpu_runner,
+    pull_request_of,
+    read_sides,
+    trusted_durations,
+)
 from ci_ml.errors import CiMlError
 from ci_ml.github import gha
 from ci_ml.mlflow import read_links
 from ci_ml.pipeline import build_graph
-from ci_ml.plan import Plan, compute_keys, estimate, gate, plan
+from ci_ml.plan import Plan, Project, compute_keys, estimate, gate, plan
 from ci_ml.report import (
     RAN,
     BaseFiles,
@@ -132,7 +138,7 @@ def build_report(
         overrides=tuple(dict.fromkeys(overrides)),
         plots=tuple(plots),
         notes=tuple(notes),
-        ledger=_ledger(result, stages, settings, store, env),
+        ledger=_ledger(project, result, rows=stages, settings=settings, store=store, env=env),
         run_url=_run_url(env),
         mlflow_url=links.parent if links else None,
     )
@@ -168,7 +174,9 @@ def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
 
 
 def _ledger(
+    project: Project,
     result: Plan,
+    *,
     rows: Sequence[StageRow],
     settings: Settings,
     store: CacheStore | None,
@@ -181,7 +189,9 @@ def _ledger(
     est = estimate(ran, settings, trusted_durations(ran, store))
     waiting = _only(result, {name for name, st in status.items() if st == "will run"})
     pending = estimate(waiting, settings, trusted_durations(waiting, store))
-    held = gate(waiting, settings, pending, pull_request_of(gha.load_event(env)))
+    pull_request = pull_request_of(gha.load_event(env))
+    cpu = base_cpu_runner(project, result.base_sha, env) if pull_request else ()
+    held = gate(waiting, settings, pending, pull_request, cpu_runner=cpu)
     return Ledger(
         ran=tally(rows, settings.runner_cost, RAN),
         saved=tally(rows, settings.runner_cost, ("restored",)),

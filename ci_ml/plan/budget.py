@@ -53,6 +53,7 @@ class Gate:
     reasons: tuple[str, ...] = ()
     approval: str = "label"
     approved: bool = False
+    cpu_runner: tuple[str, ...] = ()  # labels jobs may run on unapproved; () = settings.runner
 
     def how_to_approve(self) -> str:
         if self.approval == "environment":
@@ -107,13 +108,21 @@ def estimate(plan: Plan, settings: Settings, durations: Mapping[str, float]) -> 
     )
 
 
-def gate(plan: Plan, settings: Settings, est: Estimate, pull_request: PullRequest | None) -> Gate:
-    """Outside a pull request nothing waits. In one, gated jobs wait when it comes from a fork,
-    or when a budget is set and the estimate exceeds it or cannot be made."""
+def gate(
+    plan: Plan,
+    settings: Settings,
+    est: Estimate,
+    pull_request: PullRequest | None,
+    *,
+    cpu_runner: tuple[str, ...] = (),
+) -> Gate:
+    """Outside a pull request nothing waits. In one, gated jobs (GPU stages, and any on labels
+    other than `cpu_runner`) wait when it comes from a fork, or when a budget is set and the
+    estimate exceeds it or cannot be made."""
     approval = settings.gpu_approval
-    gated = [s for s in plan.stages if s.will_run and is_gated(s, settings)]
+    gated = [s for s in plan.stages if s.will_run and is_gated(s, settings, cpu_runner or None)]
     if pull_request is None or not gated:
-        return Gate(approval=approval)
+        return Gate(approval=approval, cpu_runner=cpu_runner)
     reasons = []
     if pull_request.fork:
         reasons.append("the pull request comes from a fork")
@@ -136,6 +145,7 @@ def gate(plan: Plan, settings: Settings, est: Estimate, pull_request: PullReques
         reasons=tuple(reasons),
         approval=approval,
         approved=approved,
+        cpu_runner=cpu_runner,
     )
 
 

@@ -41,10 +41,14 @@ def runner_labels(stage_plan: StagePlan, settings: Settings) -> tuple[str, ...]:
     return settings.gpu_runner if stage_settings.gpu else settings.runner
 
 
-def is_gated(stage_plan: StagePlan, settings: Settings) -> bool:
+def is_gated(
+    stage_plan: StagePlan, settings: Settings, cpu_runner: tuple[str, ...] | None = None
+) -> bool:
     """Stages whose job the GPU gate holds: `gpu: true`, and any stage routed away from the CPU
-    labels (a per-stage `runner` could otherwise name GPU machines without `gpu: true`)."""
-    return stage_plan.stage.settings.gpu or runner_labels(stage_plan, settings) != settings.runner
+    labels `cpu_runner` (the base commit's, so a pull request's ci-ml.yaml cannot name GPU
+    machines as its CPU `runner` or a stage's `runner` without `gpu: true`)."""
+    cpu = cpu_runner or settings.runner
+    return stage_plan.stage.settings.gpu or runner_labels(stage_plan, settings) != cpu
 
 
 def job_timeout_minutes(stage_plans: Sequence[StagePlan]) -> int:
@@ -69,7 +73,9 @@ def runs_on(plan: Plan, settings: Settings) -> tuple[str, ...]:
     return _labels_for(running, settings) if running else settings.runner
 
 
-def groups(plan: Plan, settings: Settings) -> tuple[Group, ...]:
+def groups(
+    plan: Plan, settings: Settings, cpu_runner: tuple[str, ...] | None = None
+) -> tuple[Group, ...]:
     running = {s.name: s for s in plan.stages if s.will_run}
     parent = {name: name for name in running}
 
@@ -88,29 +94,37 @@ def groups(plan: Plan, settings: Settings) -> tuple[Group, ...]:
     for stage_plan in plan.stages:  # topological order, so each group is ordered too
         if stage_plan.name in running:
             members.setdefault(find(stage_plan.name), []).append(stage_plan)
-    result = [
-        Group(
-            stages=tuple(s.name for s in stage_plans),
-            gpu=any(s.stage.settings.gpu for s in stage_plans),
-            runs_on=_labels_for(stage_plans, settings),
-            gated=any(is_gated(s, settings) for s in stage_plans),
-            timeout_minutes=job_timeout_minutes(stage_plans),
+    result = []
+    for stage_plans in members.values():
+        labels = _labels_for(stage_plans, settings)
+        gpu = any(s.stage.settings.gpu for s in stage_plans)
+        result.append(
+            Group(
+                stages=tuple(s.name for s in stage_plans),
+                gpu=gpu,
+                runs_on=labels,
+                gated=gpu or labels != (cpu_runner or settings.runner),
+                timeout_minutes=job_timeout_minutes(stage_plans),
+            )
         )
-        for stage_plans in members.values()
-    ]
     return tuple(sorted(result, key=lambda g: g.stages[0]))
 
 
 def matrix(
-    plan: Plan, settings: Settings, *, hold: str | None = None
+    plan: Plan,
+    settings: Settings,
+    *,
+    hold: str | None = None,
+    cpu_runner: tuple[str, ...] | None = None,
 ) -> dict[str, list[dict[str, object]]]:
     """A `strategy.matrix` value: one `include` entry per independent group.
 
     `hold` is how the GPU gate holds gated groups: None (they run), "label" (left out until
     the approval label is added) or "environment" (they wait in APPROVAL_ENVIRONMENT).
+    `cpu_runner`: the labels that are not held (default: `settings.runner`).
     """
     include = []
-    for group in groups(plan, settings):
+    for group in groups(plan, settings, cpu_runner):
         held = group.gated and hold is not None
         if held and hold == "label":
             continue

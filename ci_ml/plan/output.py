@@ -32,7 +32,12 @@ def plan_document(
         # For one job that may run every stage: main's `run --all` runs whatever the cache
         # lacks, which can be more than this plan's diff says.
         "timeout_minutes": job_timeout_minutes(plan.stages),
-        "matrix": matrix(plan, settings, hold=gate.approval if gate.wait else None),
+        "matrix": matrix(
+            plan,
+            settings,
+            hold=gate.approval if gate.wait else None,
+            cpu_runner=gate.cpu_runner or None,
+        ),
         "estimate": est.to_json(),
         "gpu_gate": gate.to_json(),
     }

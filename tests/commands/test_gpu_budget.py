@@ -264,6 +264,23 @@ def test_a_per_stage_runner_cannot_dodge_the_gate(git_repo: GitRepo, tmp_path: P
     assert doc["matrix"]["include"] == []
 
 
+def test_a_pull_request_cannot_move_the_cpu_runner_onto_gpu_machines(
+    git_repo: GitRepo, tmp_path: Path
+) -> None:
+    git_repo.write({**FILES, "ci-ml.yaml": "runner: [ubuntu-latest]\n"}, commit="base")
+    # The PR's ci-ml.yaml calls the GPU machines its CPU runner, with no `gpu: true` anywhere.
+    hostile = "runner: [self-hosted, gpu]\ngpu-runner: [self-hosted, gpu]\n"
+    git_repo.write({"ci-ml.yaml": hostile, "lint.py": "v2\n"}, commit="head")
+    env = {"GITHUB_EVENT_PATH": _event(tmp_path, fork=True)}
+    doc = plan_json(git_repo, "--base", "HEAD~1", env=env)
+    assert doc["needs_gpu"] is False
+    assert doc["gpu_gate"]["wait"] is True
+    assert doc["matrix"]["include"] == []
+    # The same change from the same repository, with no budget, runs: nothing to hold it for.
+    same_repo = {"GITHUB_EVENT_PATH": _event(tmp_path)}
+    assert plan_json(git_repo, "--base", "HEAD~1", env=same_repo)["gpu_gate"]["wait"] is False
+
+
 def test_the_budget_cannot_be_set_in_ci_ml_yaml(git_repo: GitRepo) -> None:
     git_repo.write({**FILES, "ci-ml.yaml": CONFIG + "gpu-budget-minutes: 1000\n"}, commit="base")
     code, _out, err = run_cli("plan", "--base", "HEAD", cwd=git_repo.path)
