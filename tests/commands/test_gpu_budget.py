@@ -281,6 +281,26 @@ def test_a_pull_request_cannot_move_the_cpu_runner_onto_gpu_machines(
     assert plan_json(git_repo, "--base", "HEAD~1", env=same_repo)["gpu_gate"]["wait"] is False
 
 
+def test_a_fork_on_the_base_commits_cpu_runner_does_not_wait(
+    git_repo: GitRepo, tmp_path: Path
+) -> None:
+    git_repo.write({**FILES, "ci-ml.yaml": "runner: [cpu-large]\n"}, commit="base")
+    git_repo.write({"lint.py": "v2\n"}, commit="head")
+    doc = plan_json(
+        git_repo, "--base", "HEAD~1", env={"GITHUB_EVENT_PATH": _event(tmp_path, fork=True)}
+    )
+    assert doc["gpu_gate"] == {
+        "wait": False,
+        "reasons": [],
+        "approval": "label",
+        "approved": False,
+        "how_to_approve": None,
+    }
+    assert [(e["name"], e["runs-on"]) for e in doc["matrix"]["include"]] == [
+        ("lint", ["cpu-large"])
+    ]
+
+
 def test_the_budget_cannot_be_set_in_ci_ml_yaml(git_repo: GitRepo) -> None:
     git_repo.write({**FILES, "ci-ml.yaml": CONFIG + "gpu-budget-minutes: 1000\n"}, commit="base")
     code, _out, err = run_cli("plan", "--base", "HEAD", cwd=git_repo.path)
