@@ -24,6 +24,7 @@ from ci_ml.plan import (
     Project,
     PullRequest,
     Side,
+    StagePlan,
     apply_availability,
     compute_keys,
     estimate,
@@ -44,6 +45,7 @@ if TYPE_CHECKING:
 
 
 log = logging.getLogger("ci_ml")
+SIBLING_READS = 4  # trusted runs read per foreach/matrix group to estimate a new member
 
 
 def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
@@ -212,18 +214,45 @@ def base_cpu_runner(
 def trusted_durations(result: Plan, store: CacheStore | None) -> dict[str, float]:
     """Seconds that each stage that will run took in its last trusted run: the manifest under
     its base key (what the base branch computed), read from the trusted area only, so a pull
-    request cannot shrink its own estimate. One read per such stage, and none without a
-    store."""
-    wanted = {s.name: s.base_key for s in result.stages if s.will_run and s.base_key}
-    if store is None or not wanted:
+    request cannot shrink its own estimate. A stage with none (a new foreach member, say)
+    takes the longest trusted run of its group (`train` for `train@lr-0.1`), from at most
+    SIBLING_READS siblings. Nothing is read without a store."""
+    if store is None:
+        return {}
+    running = [s for s in result.stages if s.will_run]
+    asked = {s.name: s.base_key for s in running if s.base_key}
+    found = _read_durations(store, asked)
+    by_group: dict[str, list[StagePlan]] = {}
+    for s in result.stages:
+        by_group.setdefault(_group(s.name), []).append(s)
+    missing = sorted({_group(s.name) for s in running if s.name not in found})
+    siblings: dict[str, str] = {}
+    for group in missing:
+        unread = [s for s in by_group[group] if s.base_key and s.name not in asked]
+        siblings.update((s.name, s.base_key) for s in unread[:SIBLING_READS] if s.base_key)
+    known = {**_read_durations(store, siblings), **found}
+    for s in running:
+        seconds = [known[g.name] for g in by_group[_group(s.name)] if g.name in known]
+        if s.name not in found and seconds:
+            found[s.name] = max(seconds)
+    return found
+
+
+def _group(name: str) -> str:
+    return name.partition("@")[0]
+
+
+def _read_durations(store: CacheStore, keys: Mapping[str, str]) -> dict[str, float]:
+    if not keys:
         return {}
     from ci_ml.cache import Area
 
-    names = sorted(wanted)
+    names = sorted(keys)
     found = {}
     with ThreadPoolExecutor(8) as pool:
-        hits = pool.map(store.get_manifest, [wanted[n] for n in names])
-        for name, hit in zip(names, hits, strict=True):
+        for name, hit in zip(
+            names, pool.map(store.get_manifest, [keys[n] for n in names]), strict=True
+        ):
             if hit is not None and hit.area is Area.TRUSTED:
                 found[name] = hit.manifest.run.duration_s
     return found

@@ -105,6 +105,34 @@ def test_a_pull_requests_own_cache_entries_never_make_an_estimate(
     }
 
 
+def test_a_new_foreach_member_is_estimated_from_its_groups_trusted_runs(
+    git_repo: GitRepo, tmp_path: Path
+) -> None:
+    cache = str(tmp_path / "cache")
+    pipeline = """\
+stages:
+  train:
+    foreach: %s
+    do:
+      cmd: python3 -c "import time; time.sleep(0.3)" && echo ${item} > out-${item}.txt
+      outs:
+        - out-${item}.txt
+"""
+    config = "stages:\n  train:\n    gpu: true\n"
+    git_repo.write({"dvc.yaml": pipeline % "[a, b]", "ci-ml.yaml": config}, commit="base")
+    code, _out, err = run_cli(
+        "run", "--all", "--cache", cache, "--trust", "trusted", cwd=git_repo.path
+    )
+    assert code == 0, err
+    git_repo.write({"dvc.yaml": pipeline % "[a, b, c]"}, commit="head")
+    doc = plan_json(git_repo, "--base", "HEAD~1", "--cache", cache)
+    assert [s["name"] for s in doc["stages"] if s["will_run"]] == ["train@c"]
+    new = _stage(doc, "train@c")["estimated_seconds"]
+    assert 0.3 <= new < 30
+    assert doc["estimate"]["unknown"] == []
+    assert doc["estimate"]["gpu_minutes"] == round(new / 60, 2)
+
+
 def test_without_a_cache_every_estimate_is_unknown(git_repo: GitRepo) -> None:
     git_repo.write(FILES, commit="base")
     git_repo.write({"train.py": "v2\n"}, commit="head")
