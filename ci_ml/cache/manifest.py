@@ -16,7 +16,9 @@ JSON shape (version 1), sorted keys, no spaces:
      "metrics": {"metrics.json": {"acc": 0.9}},
      "run": {"commit": "...", "ref": "...", "started_at": "...", "finished_at": "...",
              "duration_s": 1.5, "runner": "...", "gpu": null, "ci_ml_version": "0.1.0",
-             "param_overrides": []}}
+             "param_overrides": [], "labels": ["self-hosted", "gpu"]}}
+`labels` (the runner labels the stage was routed to, for the cost ledger) is optional on read:
+manifests written before it was recorded have none.
 """
 
 from __future__ import annotations
@@ -85,6 +87,7 @@ class RunFacts:
     ci_ml_version: str
     gpu: str | None = None
     param_overrides: tuple[str, ...] = ()
+    labels: tuple[str, ...] = ()  # runner labels the stage was routed to
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -279,6 +282,7 @@ def _encode_run(run: RunFacts) -> dict[str, object]:
         "gpu": run.gpu,
         "ci_ml_version": run.ci_ml_version,
         "param_overrides": list(run.param_overrides),
+        "labels": list(run.labels),
     }
 
 
@@ -371,7 +375,7 @@ def _decode_link(doc: object) -> LinkEntry:
 
 def _decode_run(doc: object) -> RunFacts:
     names = {"commit", "ref", "started_at", "finished_at", "duration_s", "runner", "gpu"}
-    run = _fields(doc, "run", names | {"ci_ml_version", "param_overrides"})
+    run = _fields(doc, "run", names | {"ci_ml_version", "param_overrides"}, {"labels"})
     duration = run["duration_s"]
     if not isinstance(duration, (int, float)) or isinstance(duration, bool):
         raise _Invalid(f"run duration_s is not a number: {duration!r}")
@@ -388,4 +392,5 @@ def _decode_run(doc: object) -> RunFacts:
         param_overrides=_list(
             run["param_overrides"], "param_overrides", lambda v: _typed(v, str, "param override")
         ),
+        labels=_list(run.get("labels", []), "labels", lambda v: _typed(v, str, "runner label")),
     )

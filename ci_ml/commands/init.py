@@ -6,6 +6,7 @@ import argparse
 import importlib.resources
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,44 @@ TEMPLATES = ("pr.yml", "main.yml", "retrain.yml", "comment.yml")
 ACTION_PLACEHOLDER = "ci-ml/ci-ml@0000000000000000000000000000000000000000 # ci-ml action"
 ACTION_REF = re.compile(r"[\w.-]+/[\w.-]+@[0-9a-f]{40}")
 DEFAULT_GPU_LABELS = "self-hosted, linux, gpu"
+DOCS = "docs/gpu-runners.md"  # in the ci-ml repository
+
+
+@dataclass(frozen=True, slots=True)
+class Engine:
+    """GPU runners on an engine that provisions them: labels for pull requests and for main
+    (separate runner groups, docs/security.md) and where the setup is documented."""
+
+    pr: tuple[str, ...]
+    main: tuple[str, ...]
+    anchor: str
+    setup: str
+
+
+ENGINES = {
+    "hosted": Engine(
+        ("ci-ml-gpu-t4-pr",),
+        ("ci-ml-gpu-t4-main",),
+        "github-hosted-gpu-runners",
+        "create two GitHub-hosted larger runners with the GPU image, named ci-ml-gpu-t4-pr and "
+        "ci-ml-gpu-t4-main, in separate runner groups",
+    ),
+    "arc": Engine(
+        ("ci-ml-gpu-pr",),
+        ("ci-ml-gpu-main",),
+        "actions-runner-controller-on-kubernetes",
+        "install two actions-runner-controller scale sets, ci-ml-gpu-pr and ci-ml-gpu-main, "
+        "from docs/runners/arc/*.yaml",
+    ),
+    "aws": Engine(
+        ("self-hosted", "linux", "x64", "ci-ml-gpu-pr"),
+        ("self-hosted", "linux", "x64", "ci-ml-gpu-main"),
+        "ephemeral-spot-runners-on-aws",
+        "deploy philips-labs/terraform-aws-github-runner from docs/runners/aws/main.tf",
+    ),
+}
+PR_GPU_RUNNER = "  CI_ML_GPU_RUNNER: ${{ vars.CI_ML_GPU_RUNNER_PR }}\n"
+MAIN_GPU_RUNNER = "  CI_ML_GPU_RUNNER: ${{ vars.CI_ML_GPU_RUNNER_MAIN }}\n"
 
 
 def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
@@ -37,8 +76,16 @@ def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--gpu-labels",
-        default=DEFAULT_GPU_LABELS,
+        default=None,
         help=f"runner labels of GPU machines (default: {DEFAULT_GPU_LABELS})",
+    )
+    parser.add_argument(
+        "--gpu-runner",
+        choices=sorted(ENGINES),
+        default=None,
+        help="GPU runners from an engine (docs/gpu-runners.md): GitHub-hosted larger runners, "
+        "actions-runner-controller scale sets or philips-labs/terraform-aws-github-runner; "
+        "writes its labels, separate for pull requests and main (default: --gpu-labels)",
     )
     parser.add_argument("--force", action="store_true", help="overwrite existing files")
     parser.set_defaults(run=run)
@@ -53,18 +100,25 @@ def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     pipeline_dir = Path(args.pipeline or env.get("CI_ML_PIPELINE") or ".").resolve()
     git = Git.discover(pipeline_dir)
     rel = pipeline_dir.relative_to(git.root.resolve()).as_posix()
-    labels = [label.strip() for label in args.gpu_labels.replace(",", " ").split() if label.strip()]
+    engine = _engine(args)
+    text = args.gpu_labels or DEFAULT_GPU_LABELS
+    labels = list(engine.pr) if engine else [x for x in text.replace(",", " ").split() if x]
     outputs = {
         git.root / ".github/workflows" / f"ci-ml-{name}": render_template(
-            read_template(name), action_ref=args.action_ref, gpu_labels=labels, pipeline=rel
+            read_template(name),
+            action_ref=args.action_ref,
+            gpu_labels=labels,
+            pipeline=rel,
+            engine=engine,
         )
         for name in TEMPLATES
     }
     outputs[pipeline_dir / CONFIG_FILE] = starter_config(pipeline_dir, labels, args.cache or "")
     lint_config = git.root / ".github/actionlint.yaml"
     if not lint_config.exists():  # so actionlint knows the GPU runners' custom labels
+        known = dict.fromkeys([*labels, *(engine.main if engine else ())])
         outputs[lint_config] = "self-hosted-runner:\n  labels:\n" + "".join(
-            f"    - {label}\n" for label in labels if label != "self-hosted"
+            f"    - {label}\n" for label in known if label != "self-hosted"
         )
     existing = [path for path in outputs if path.exists()]
     if existing and not args.force:
@@ -74,8 +128,21 @@ def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
         print(f"wrote {path.relative_to(git.root)}")
-    print(NEXT_STEPS.format(labels=", ".join(labels)))
+    if engine:
+        runners = f"{engine.setup}; see {DOCS}#{engine.anchor}"
+    else:
+        runners = f"register self-hosted runners with the labels [{', '.join(labels)}] ({DOCS})"
+    print(NEXT_STEPS.format(runners=runners))
     return 0
+
+
+def _engine(args: argparse.Namespace) -> Engine | None:
+    if args.gpu_runner and args.gpu_labels:
+        raise UserError(
+            "--gpu-runner and --gpu-labels both choose the GPU labels: pass one of them "
+            f"(--gpu-runner {args.gpu_runner} writes {', '.join(ENGINES[args.gpu_runner].pr)})."
+        )
+    return ENGINES[args.gpu_runner] if args.gpu_runner else None
 
 
 def read_template(name: str) -> str:
@@ -86,10 +153,21 @@ def read_template(name: str) -> str:
     return (Path(__file__).resolve().parents[2] / "templates" / name).read_text(encoding="utf-8")
 
 
-def render_template(text: str, *, action_ref: str, gpu_labels: list[str], pipeline: str) -> str:
-    """A template with the action pinned, the GPU labels and the pipeline directory. [pure]"""
+def render_template(
+    text: str,
+    *,
+    action_ref: str,
+    gpu_labels: list[str],
+    pipeline: str,
+    engine: Engine | None = None,
+) -> str:
+    """A template with the action pinned, the GPU labels and the pipeline directory; with an
+    engine, pull requests and main get their own GPU labels. [pure]"""
     text = text.replace(ACTION_PLACEHOLDER, f"{action_ref} # ci-ml v{__version__}")
     text = text.replace(f"[{DEFAULT_GPU_LABELS}]", f"[{', '.join(gpu_labels)}]")
+    if engine:
+        text = text.replace(PR_GPU_RUNNER, f"  CI_ML_GPU_RUNNER: {', '.join(engine.pr)}\n")
+        text = text.replace(MAIN_GPU_RUNNER, f"  CI_ML_GPU_RUNNER: {', '.join(engine.main)}\n")
     return text.replace("  CI_ML_PIPELINE: .\n", f"  CI_ML_PIPELINE: {pipeline or '.'}\n")
 
 
@@ -130,6 +208,6 @@ Next steps:
      CI_ML_CACHE=s3://BUCKET/PREFIX, CI_ML_AWS_REGION, CI_ML_TRUSTED_ROLE_ARN (main) and
      CI_ML_PR_ROLE_ARN (pull requests). docs/aws.md has the IAM roles, OIDC trust conditions
      and the bucket policy that keeps pull requests out of the trusted cache area.
-  2. GPU runners: register self-hosted runners with the labels [{labels}] (docs/gpu-runners.md).
+  2. GPU runners: {runners}.
   3. Branch protection: require the check named "ci-ml: <pipeline>" to gate merges on metrics.
   4. Commit the workflows and ci-ml.yaml, and open a pull request."""

@@ -11,17 +11,24 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ci_ml.config import Settings
-from ci_ml.errors import GitError, UserError
+from ci_ml.config import CONFIG_FILE, Settings, resolve
+from ci_ml.errors import ConfigError, GitError, UserError
 from ci_ml.github import gha, resolve_base
 from ci_ml.pipeline import Graph, build_graph
 from ci_ml.plan import (
+    APPROVAL_LABEL,
     Available,
+    Estimate,
+    Gate,
     Plan,
     Project,
+    PullRequest,
     Side,
+    StagePlan,
     apply_availability,
     compute_keys,
+    estimate,
+    gate,
     load_settings,
     open_project,
     plan,
@@ -31,12 +38,14 @@ from ci_ml.plan import (
     render_plan,
 )
 from ci_ml.state import STATE_DIR, outputs_current, read_last_run
+from ci_ml.yaml_load import load_yaml_text
 
 if TYPE_CHECKING:
     from ci_ml.cache import CacheStore
 
 
 log = logging.getLogger("ci_ml")
+SIBLING_READS = 4  # trusted runs read per foreach/matrix group to estimate a new member
 
 
 def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
@@ -51,7 +60,8 @@ def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--github-output",
         action="store_true",
-        help="also write stages, any-will-run, needs-gpu, runs-on and matrix to $GITHUB_OUTPUT",
+        help="also write stages, any-will-run, needs-gpu, runs-on, matrix, timeout-minutes and "
+        "gpu-wait to $GITHUB_OUTPUT",
     )
     parser.add_argument(
         "--no-cache",
@@ -142,6 +152,7 @@ def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     # The default local cache is consulted only once it exists: a plan never creates state,
     # and without any cache the static answer is the useful one.
     has_cache = bool(settings.cache) or (project.root / STATE_DIR / "cache").is_dir()
+    store = None
     if has_cache and not args.no_cache:
         # Imported here: a plan without a cache never loads the cache code.
         from ci_ml.cache import open_cache
@@ -149,21 +160,145 @@ def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         store = open_cache(project, settings, env, reading_only=True)
         found = availability(result, store, project.root, workspace=True)
         result = apply_availability(result, found)
-    document = plan_document(result, settings)
+    est, held = spend(project, result, settings=settings, store=store, env=env)
+    document = plan_document(result, settings, est=est, gate=held)
     if args.github_output:
         gha.set_outputs(github_outputs(document), env)
+    if held.wait:
+        gha.annotate("warning", "ci-ml: GPU jobs wait: " + "; ".join(held.reasons), env)
     print(
-        json.dumps(document, indent=2) if args.json else render_plan(result),
+        json.dumps(document, indent=2)
+        if args.json
+        else render_plan(result) + render_spend(est, held),
         end="\n" if args.json else "",
     )
     return 0
+
+
+def spend(
+    project: Project,
+    result: Plan,
+    *,
+    settings: Settings,
+    store: CacheStore | None,
+    env: Mapping[str, str],
+) -> tuple[Estimate, Gate]:
+    """The estimate from the trusted cache, and the GPU gate's decision for this event."""
+    est = estimate(result, settings, trusted_durations(result, store))
+    pull_request = pull_request_of(gha.load_event(env))
+    if pull_request is None:
+        return est, gate(result, settings, est, None)
+    cpu = base_cpu_runner(project, result.base_sha, env)
+    return est, gate(result, settings, est, pull_request, cpu_runner=cpu)
+
+
+def base_cpu_runner(
+    project: Project, base_sha: str | None, env: Mapping[str, str]
+) -> tuple[str, ...]:
+    """The CPU `runner` labels as the workflow and the base commit's ci-ml.yaml set them: where
+    a pull request's jobs may run without approval. The PR's own ci-ml.yaml could name GPU
+    machines there. One `git ls-tree` and one blob read, for pull requests only."""
+    doc = None
+    if base_sha:
+        path = project.to_repo(CONFIG_FILE)
+        entry = project.git.ls_tree(base_sha, path).get(path)
+        if entry is not None:
+            text = next(data for _, data in project.git.read_blobs([entry]))
+            doc = load_yaml_text(path, text.decode("utf-8", "replace"))
+    try:
+        return resolve(doc if isinstance(doc, Mapping) else None, env, {}).runner
+    except ConfigError:  # a base ci-ml.yaml ci-ml cannot read: the default and the env only
+        return resolve(None, env, {}).runner
+
+
+def trusted_durations(result: Plan, store: CacheStore | None) -> dict[str, float]:
+    """Seconds that each stage that will run took in its last trusted run: the manifest under
+    its base key (what the base branch computed), read from the trusted area only, so a pull
+    request cannot shrink its own estimate. A stage with none (a new foreach member, say)
+    takes the longest trusted run of its group (`train` for `train@lr-0.1`), from at most
+    SIBLING_READS siblings. Nothing is read without a store."""
+    if store is None:
+        return {}
+    running = [s for s in result.stages if s.will_run]
+    asked = {s.name: s.base_key for s in running if s.base_key}
+    found = _read_durations(store, asked)
+    by_group: dict[str, list[StagePlan]] = {}
+    for s in result.stages:
+        by_group.setdefault(_group(s.name), []).append(s)
+    missing = sorted({_group(s.name) for s in running if s.name not in found})
+    siblings: dict[str, str] = {}
+    for group in missing:
+        unread = [s for s in by_group[group] if s.base_key and s.name not in asked]
+        siblings.update((s.name, s.base_key) for s in unread[:SIBLING_READS] if s.base_key)
+    known = {**_read_durations(store, siblings), **found}
+    for s in running:
+        seconds = [known[g.name] for g in by_group[_group(s.name)] if g.name in known]
+        if s.name not in found and seconds:
+            found[s.name] = max(seconds)
+    return found
+
+
+def _group(name: str) -> str:
+    return name.partition("@")[0]
+
+
+def _read_durations(store: CacheStore, keys: Mapping[str, str]) -> dict[str, float]:
+    if not keys:
+        return {}
+    from ci_ml.cache import Area
+
+    names = sorted(keys)
+    found = {}
+    with ThreadPoolExecutor(8) as pool:
+        for name, hit in zip(
+            names, pool.map(store.get_manifest, [keys[n] for n in names]), strict=True
+        ):
+            if hit is not None and hit.area is Area.TRUSTED:
+                found[name] = hit.manifest.run.duration_s
+    return found
+
+
+def pull_request_of(event: Mapping[str, Any]) -> PullRequest | None:
+    """The gate's facts about the event's pull request, or None for other events. Only the
+    `labeled` event that adds the approval label approves: a later push is a `synchronize`
+    event, so new code never runs on an old approval."""
+    pr = event.get("pull_request")
+    if not isinstance(pr, dict):
+        return None
+    head_repo = (pr.get("head") or {}).get("repo") or {}
+    base_repo = (pr.get("base") or {}).get("repo") or {}
+    label = event.get("label") or {}
+    return PullRequest(
+        # A deleted fork has no head repository: still a fork.
+        fork=not head_repo.get("full_name") or head_repo["full_name"] != base_repo.get("full_name"),
+        label_approved=event.get("action") == "labeled"
+        and isinstance(label, dict)
+        and label.get("name") == APPROVAL_LABEL,
+    )
+
+
+def render_spend(est: Estimate, held: Gate) -> str:
+    lines = [
+        f"estimate: {est.gpu_minutes:.1f} GPU min, {est.cpu_minutes:.1f} CPU min, "
+        f"${est.cost_usd:.2f}"
+        + (f" (no trusted run of {', '.join(est.unknown)})" if est.unknown else "")
+    ]
+    if held.reasons:
+        state = "approved" if held.approved else "wait"
+        lines.append(f"GPU jobs {state}: {'; '.join(held.reasons)}")
+        if held.wait:
+            lines.append(f"to approve: {held.how_to_approve()}")
+    return "\n".join(lines) + "\n"
 
 
 def github_outputs(document: Mapping[str, Any]) -> dict[str, str]:
     will_run = [s["name"] for s in document["stages"] if s["will_run"]]
     return {
         "stages": json.dumps(will_run),
-        "any-will-run": json.dumps(document["any_will_run"]),
+        # False when the GPU gate left every job out: an empty matrix is a workflow error.
+        "any-will-run": json.dumps(bool(document["matrix"]["include"])),
+        "gpu-wait": json.dumps(document["gpu_gate"]["wait"]),
+        "timeout-minutes": json.dumps(document["timeout_minutes"]),
         "needs-gpu": json.dumps(document["needs_gpu"]),
         "runs-on": json.dumps(document["runs_on"]),
         "matrix": json.dumps(document["matrix"]),

@@ -6,21 +6,31 @@ import argparse
 import dataclasses
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ci_ml.cache import open_cache
-from ci_ml.commands.plan import add_side_flags, read_sides
+from ci_ml.commands.plan import (
+    add_side_flags,
+    base_cpu_runner,
+    pull_request_of,
+    read_sides,
+    trusted_durations,
+)
 from ci_ml.errors import CiMlError
 from ci_ml.github import gha
 from ci_ml.mlflow import read_links
 from ci_ml.pipeline import build_graph
-from ci_ml.plan import compute_keys, plan
+from ci_ml.plan import Plan, Project, compute_keys, estimate, gate, plan
 from ci_ml.report import (
+    RAN,
     BaseFiles,
+    Ledger,
+    Minutes,
     PlotRef,
     Report,
+    StageRow,
     base_metrics,
     diff_metrics,
     draw_plots,
@@ -30,9 +40,14 @@ from ci_ml.report import (
     render_report,
     report_to_dict,
     stage_rows,
+    tally,
     verdict,
 )
 from ci_ml.state import STATE_DIR, read_run_summary
+
+if TYPE_CHECKING:
+    from ci_ml.cache import CacheStore
+    from ci_ml.config import Settings
 
 log = logging.getLogger("ci_ml")
 
@@ -123,6 +138,7 @@ def build_report(
         overrides=tuple(dict.fromkeys(overrides)),
         plots=tuple(plots),
         notes=tuple(notes),
+        ledger=_ledger(project, result, rows=stages, settings=settings, store=store, env=env),
         run_url=_run_url(env),
         mlflow_url=links.parent if links else None,
     )
@@ -155,6 +171,42 @@ def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         log.error("metric gate failed: %s", result.text)
         return 0 if args.no_fail else 1
     return 0
+
+
+def _ledger(
+    project: Project,
+    result: Plan,
+    *,
+    rows: Sequence[StageRow],
+    settings: Settings,
+    store: CacheStore | None,
+    env: Mapping[str, str],
+) -> Ledger:
+    """Minutes run and saved, the estimate for what ran (from trusted runs), and whether the
+    GPU gate holds the stages that have not run, decided as the plan job decides it."""
+    status = {row.name: row.status for row in rows}
+    ran = _only(result, {name for name, st in status.items() if st in RAN})
+    est = estimate(ran, settings, trusted_durations(ran, store))
+    waiting = _only(result, {name for name, st in status.items() if st == "will run"})
+    pending = estimate(waiting, settings, trusted_durations(waiting, store))
+    pull_request = pull_request_of(gha.load_event(env))
+    cpu = base_cpu_runner(project, result.base_sha, env) if pull_request else ()
+    held = gate(waiting, settings, pending, pull_request, cpu_runner=cpu)
+    return Ledger(
+        ran=tally(rows, settings.runner_cost, RAN),
+        saved=tally(rows, settings.runner_cost, ("restored",)),
+        estimate=Minutes(gpu=est.gpu_minutes, cpu=est.cpu_minutes, cost_usd=est.cost_usd)
+        if any(s.will_run for s in ran.stages)
+        else None,
+        waiting=held.reasons if held.wait else (),
+        how_to_approve=held.how_to_approve() if held.wait else None,
+    )
+
+
+def _only(result: Plan, names: set[str]) -> Plan:
+    """The plan with only `names` running."""
+    stages = tuple(dataclasses.replace(s, will_run=s.name in names) for s in result.stages)
+    return dataclasses.replace(result, stages=stages)
 
 
 def _label(ref: str, sha: str | None) -> str:

@@ -16,7 +16,7 @@ from ci_ml.errors import StageFailed, UserError, did_you_mean
 from ci_ml.github import gha
 from ci_ml.mlflow import granted_env, log_run, withheld_env
 from ci_ml.pipeline import downstream_closure, upstream_closure
-from ci_ml.plan import Plan, Reason, apply_availability, open_project
+from ci_ml.plan import Plan, Reason, apply_availability, open_project, runner_labels
 from ci_ml.report import markdown as md
 from ci_ml.run import Outcome, RunOptions, apply_overrides, execute, parse_override
 from ci_ml.state import record_run, write_run_summary
@@ -126,6 +126,7 @@ def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         ref=env.get("GITHUB_REF") or None,
         withheld_env=withheld_env(settings.mlflow),
         granted_env=granted_env(settings.mlflow),
+        labels={s.name: runner_labels(s, settings) for s in result.stages},
     )
     started_ms = int(time.time() * 1000)
     outcomes = execute(result, store, project.root, options, env)
@@ -201,6 +202,7 @@ def run_document(
                 "duration_s": round(o.duration_s, 3),
                 "gpu": o.gpu,
                 "runner": o.runner,
+                "labels": list(o.labels),
                 "reasons": [r.text for r in result.stage(name).reasons],
                 "log_tail": list(o.log_tail[-20:]) if o.status == "failed" else [],
             }

@@ -35,7 +35,7 @@ _log = logging.getLogger("ci_ml")
 
 _TOP_KEYS = ("stages", "vars", "params", "metrics", "plots")
 _IGNORED_TOP_KEYS = ("artifacts", "datasets")  # DVC's, of no use to ci-ml: warned about
-# ci-ml's own settings in ci-ml.yaml; config.py reads and checks them.
+# ci-ml's own settings in ci-ml.yaml; ci_ml.config reads and checks them.
 _CONFIG_TOP_KEYS = (
     *("base-branch", "cache", "runner", "gpu-runner", "defaults", "trust", "trusted-refs"),
     *("metric-gates", "report"),

@@ -50,7 +50,7 @@ def file_stages(files: ProjectFiles, pf: PipelineFile, ctx: Context, doc: Any) -
         name = raw_name
         site = Site(pf.path, key_line(doc, raw_name), name)
         if pf.is_config and _is_settings_only(definition):
-            continue  # ci-ml settings for a stage defined elsewhere: config.py's business
+            continue  # ci-ml settings for a stage defined elsewhere: ci_ml.config's business
         if "@" in name or ":" in name:
             raise PipelineError(
                 f"{site}: a stage name cannot contain '@' or ':' (they address generated and "

@@ -5,21 +5,41 @@ from __future__ import annotations
 from typing import Any
 
 from ci_ml.config import Settings
-from ci_ml.plan.matrix import matrix, runner_labels, runs_on
+from ci_ml.plan.budget import Estimate, Gate, estimate
+from ci_ml.plan.matrix import job_timeout_minutes, matrix, runner_labels, runs_on
 from ci_ml.plan.planner import Plan, StagePlan
 
 
-def plan_document(plan: Plan, settings: Settings) -> dict[str, Any]:
+def plan_document(
+    plan: Plan, settings: Settings, *, est: Estimate | None = None, gate: Gate | None = None
+) -> dict[str, Any]:
+    """The plan for scripts. Without `est` every estimate is unknown; without `gate` nothing
+    waits."""
     will_run = [s for s in plan.stages if s.will_run]
+    est = est or estimate(plan, settings, {})
+    gate = gate or Gate(approval=settings.gpu_approval)
     return {
         "base": {"ref": plan.base_ref, "sha": plan.base_sha},
         "head": {"ref": plan.head_ref, "sha": plan.head_sha},
-        "stages": [_stage_document(s, settings) for s in plan.stages],
+        "stages": [
+            {**_stage_document(s, settings), "estimated_seconds": est.seconds.get(s.name)}
+            for s in plan.stages
+        ],
         "removed": list(plan.removed),
         "any_will_run": bool(will_run),
         "needs_gpu": any(s.stage.settings.gpu for s in will_run),
         "runs_on": list(runs_on(plan, settings)),
-        "matrix": matrix(plan, settings),
+        # For one job that may run every stage: main's `run --all` runs whatever the cache
+        # lacks, which can be more than this plan's diff says.
+        "timeout_minutes": job_timeout_minutes(plan.stages),
+        "matrix": matrix(
+            plan,
+            settings,
+            hold=gate.approval if gate.wait else None,
+            cpu_runner=gate.cpu_runner or None,
+        ),
+        "estimate": est.to_json(),
+        "gpu_gate": gate.to_json(),
     }
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,7 +17,8 @@ from typing import Any
 from ci_ml.cache import CacheHit, CacheStore
 from ci_ml.errors import CiMlError
 from ci_ml.pipeline import Pipeline, Stage
-from ci_ml.plan import Plan, Project, Side, param_label
+from ci_ml.plan import Plan, Project, Side, param_label, price_per_minute
+from ci_ml.report.ledger import Minutes
 from ci_ml.report.metrics import Scalar, flatten, parse_metrics_text
 from ci_ml.report.render import ParamChange, StageRow
 from ci_ml.workspace_files import UnsafeFileError, read_text
@@ -108,9 +109,12 @@ def stage_rows(plan: Plan, run_summary: Mapping[str, Any] | None) -> list[StageR
     for stage_plan in plan.stages:
         reasons = "; ".join(r.text for r in stage_plan.reasons)
         outcome = outcomes.get(stage_plan.name)
+        gpu_stage = stage_plan.stage.settings.gpu
         if outcome is None:
             status = "will run" if stage_plan.will_run else "unchanged"
-            rows.append(StageRow(name=stage_plan.name, status=status, why=reasons))
+            rows.append(
+                StageRow(name=stage_plan.name, status=status, why=reasons, gpu_stage=gpu_stage)
+            )
             continue
         rows.append(
             StageRow(
@@ -121,9 +125,33 @@ def stage_rows(plan: Plan, run_summary: Mapping[str, Any] | None) -> list[StageR
                 runner=outcome.get("runner"),
                 gpu=outcome.get("gpu"),
                 log_tail=tuple(outcome.get("log_tail") or ()),
+                gpu_stage=gpu_stage,
+                labels=tuple(str(label) for label in outcome.get("labels") or ()),
             )
         )
     return rows
+
+
+RAN = ("ran", "failed")  # a failed stage spent its minutes too
+
+
+def tally(rows: Sequence[StageRow], costs: Mapping[str, float], statuses: Sequence[str]) -> Minutes:
+    """Minutes and cost of the rows with one of `statuses`, each priced by its own labels
+    (the dearest priced one)."""
+    gpu = cpu = cost = 0.0
+    unpriced = False
+    for row in rows:
+        if row.status not in statuses or not row.duration_s:
+            continue
+        minutes = row.duration_s / 60
+        if row.gpu_stage:
+            gpu += minutes
+        else:
+            cpu += minutes
+        price = price_per_minute(row.labels, costs)
+        cost += minutes * (price or 0.0)
+        unpriced = unpriced or price is None
+    return Minutes(gpu=gpu, cpu=cpu, cost_usd=cost, unpriced=unpriced)
 
 
 def _shown(value_json: str | None) -> str | None:

@@ -13,6 +13,7 @@ import re
 from collections.abc import Mapping
 
 from ci_ml.config import MetricRule
+from ci_ml.report.ledger import Ledger, Minutes
 from ci_ml.report.metrics import MetricDelta
 from ci_ml.report.render import ParamChange, PlotRef, Report, StageRow
 
@@ -45,6 +46,7 @@ def report_to_dict(report: Report) -> dict[str, object]:
         "overrides": list(report.overrides),
         "plots": [dataclasses.asdict(p) for p in report.plots],
         "notes": list(report.notes),
+        "ledger": dataclasses.asdict(report.ledger) if report.ledger else None,
         "run_url": report.run_url,
     }
 
@@ -87,6 +89,7 @@ def report_from_dict(doc: object) -> Report:
             for p in (_mapping(x, "plot") for x in _list(d.get("plots"), "plots"))
         ),
         notes=tuple(_str(x, "note") for x in _list(d.get("notes", []), "notes")),
+        ledger=_ledger(d.get("ledger")),
         run_url=None,  # the commenting workflow links its own run, never one the PR names
     )
 
@@ -109,6 +112,32 @@ def _stage_row(doc: object) -> StageRow:
         runner=_opt_str(d.get("runner"), "runner"),
         gpu=_opt_str(d.get("gpu"), "gpu"),
         log_tail=tuple(_str(x, "log line") for x in _list(d.get("log_tail", []), "log_tail")),
+        gpu_stage=d.get("gpu_stage") is True,
+        labels=tuple(_str(x, "runner label") for x in _list(d.get("labels", []), "labels")),
+    )
+
+
+def _ledger(doc: object) -> Ledger | None:
+    if doc is None:
+        return None
+    d = _mapping(doc, "ledger")
+    estimate = d.get("estimate")
+    return Ledger(
+        ran=_minutes(d.get("ran")),
+        saved=_minutes(d.get("saved")),
+        estimate=None if estimate is None else _minutes(estimate),
+        waiting=tuple(_str(x, "waiting reason") for x in _list(d.get("waiting", []), "waiting")),
+        how_to_approve=_opt_str(d.get("how_to_approve"), "how_to_approve"),
+    )
+
+
+def _minutes(doc: object) -> Minutes:
+    d = _mapping(doc, "ledger minutes")
+    return Minutes(
+        gpu=_opt_float(d.get("gpu")) or 0.0,
+        cpu=_opt_float(d.get("cpu")) or 0.0,
+        cost_usd=_opt_float(d.get("cost_usd")) or 0.0,
+        unpriced=d.get("unpriced") is True,
     )
 
 
@@ -189,7 +218,7 @@ def _opt_float(value: object) -> float | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise ReportFormatError("expected a finite number")
+        raise ReportFormatError("expected a number (finite)")
     return float(value)
 
 

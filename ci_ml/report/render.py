@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from ci_ml.config import MetricRule
 from ci_ml.report import markdown as md
+from ci_ml.report.ledger import Ledger, render_ledger
 from ci_ml.report.metrics import MetricDelta
 
 COMMENT_LIMIT = 65_536  # GitHub refuses longer issue comments (422)
@@ -29,6 +30,8 @@ class StageRow:
     gpu: str | None = None
     log_tail: tuple[str, ...] = ()
     run_url: str | None = None  # the stage's MLflow run page
+    gpu_stage: bool = False  # `gpu: true` in ci-ml.yaml
+    labels: tuple[str, ...] = ()  # runner labels it ran on (prices the ledger)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -59,6 +62,7 @@ class Report:
     overrides: tuple[str, ...] = ()
     plots: tuple[PlotRef, ...] = ()
     notes: tuple[str, ...] = ()
+    ledger: Ledger | None = None
     run_url: str | None = None
     mlflow_url: str | None = None  # the pipeline's parent run page
     full_report_hint: str = "the job summary or the `ci-ml-report` artifact"
@@ -110,6 +114,7 @@ def _render(report: Report, level: int, omitted: Sequence[str]) -> str:
         f"## ci-ml · {md.text(report.pipeline)}",
         _verdict_line(report),
         _stage_section(report, level),
+        render_ledger(report.ledger),
         _metrics_section(report, level),
         _params_section(report, level),
         _plots_section(report, level),
@@ -151,14 +156,14 @@ def _stage_section(report: Report, level: int) -> str:
     if not rows:
         return ""
     table = _table(
-        ["stage", "status", "why", "duration", "runner / GPU"],
+        ["stage", "status", "why", "duration", "runner"],
         [
             [
                 f"[{md.code(s.name)}]({_url(s.run_url)})" if s.run_url else md.code(s.name),
                 _status(s.status),
                 md.text(s.why) or "-",
                 _duration(s.duration_s) if s.duration_s else "-",
-                md.text(" / ".join(x for x in (s.runner, s.gpu) if x)) or "-",
+                md.text(_runner(s)) or "-",
             ]
             for s in rows
         ],
@@ -321,6 +326,16 @@ def _change(delta: MetricDelta, rule: MetricRule | None) -> str:
     if delta.relative is not None:
         text += f" ({delta.relative * 100:+.1f} %)"
     return text
+
+
+def _runner(row: StageRow) -> str:
+    """The GPU model for a stage that had one; a GPU stage that ran on a CPU says so (a
+    hostname would hide it); other stages show their runner's name."""
+    if row.gpu:
+        return row.gpu
+    if row.gpu_stage and row.status in ("ran", "restored", "failed") and row.duration_s:
+        return "CPU (no GPU)"
+    return row.runner or ""
 
 
 def _duration(seconds: float | None) -> str:

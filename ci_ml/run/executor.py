@@ -61,6 +61,8 @@ class RunOptions:
     ref: str | None = None
     withheld_env: tuple[str, ...] = ()  # credentials stage commands must not see
     granted_env: tuple[str, ...] = ()  # scrubbed names stage commands may see (opted in)
+    # Runner labels each stage is routed to, recorded in its manifest for the cost ledger.
+    labels: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +76,7 @@ class Outcome:
     gpu: str | None = None
     runner: str | None = None
     log_tail: tuple[str, ...] = ()
+    labels: tuple[str, ...] = ()
 
 
 @dataclass
@@ -171,6 +174,7 @@ def _restore_one(run: _Run, stage_plan: StagePlan) -> str | None:
         duration_s=manifest.run.duration_s,
         gpu=manifest.run.gpu,
         runner=manifest.run.runner,
+        labels=manifest.run.labels,
     )
     return None
 
@@ -254,7 +258,8 @@ def _run_one(run: _Run, stage_plan: StagePlan, parallel: bool) -> Outcome:
         _save(run, stage_plan, started, duration, gpu)
     except CacheError as e:
         return Outcome(name, "failed", str(e), duration, gpu, log_tail=result.tail)
-    return Outcome(name, "ran", "", duration, gpu, _runner_name(run.env), result.tail)
+    labels = run.options.labels.get(name, ())
+    return Outcome(name, "ran", "", duration, gpu, _runner_name(run.env), result.tail, labels)
 
 
 def _save(
@@ -278,6 +283,7 @@ def _save(
             ci_ml_version=__version__,
             gpu=gpu,
             param_overrides=run.options.overrides,
+            labels=run.options.labels.get(stage.name, ()),
         ),
     )
     if not run.options.push or run.store.trust is Trust.READ_ONLY:

@@ -50,6 +50,7 @@ def sample() -> Manifest:
             ci_ml_version="0.1.0",
             gpu="NVIDIA H100",
             param_overrides=("train.lr=0.1",),
+            labels=("self-hosted", "gpu"),
         ),
     )
 
@@ -60,6 +61,14 @@ def test_round_trip_is_exact_and_deterministic() -> None:
     assert decode_manifest(data, key=KEY) == sample()
     assert encode_manifest(decode_manifest(data, key=KEY)) == data
     assert json.loads(data)["version"] == 1
+
+
+def test_a_manifest_from_before_labels_were_recorded_still_decodes() -> None:
+    doc = json.loads(encode_manifest(sample()))
+    del doc["run"]["labels"]
+    data = json.dumps(doc).encode()
+    assert decode_manifest(data, key=KEY).run.labels == ()
+    assert decode_manifest(data, key=KEY).run.duration_s == 60.0
 
 
 def test_digests_lists_each_object_once_sorted() -> None:
@@ -114,6 +123,8 @@ def set_link(value: str) -> Any:
         (set_link("/etc/passwd"), "absolute or malformed"),
         (set_link(""), "empty target"),
         (set_link("..\\..\\x"), "absolute or malformed"),
+        (lambda doc: doc["run"].__setitem__("labels", "gpu"), "labels is not a list"),
+        (lambda doc: doc["run"].__setitem__("labels", [1]), "runner label is not a str"),
         (set_link("../.git/config"), "points into a .git directory"),
         (set_out("size", 8, index=1), "size unequal to its files' total"),
         (lambda doc: doc.__setitem__("version", 2), "version 2 is not 1"),

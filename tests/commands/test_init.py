@@ -4,9 +4,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
-from tests.helpers.gitrepo import GitRepo, run_cli
+from ci_ml.commands.init import read_template
+from tests.helpers.gitrepo import GitRepo, plan_json, run_cli
 
 REF = "octo/ci-ml@" + "a" * 40
 
@@ -70,3 +72,80 @@ def test_written_workflows_pass_the_linters(git_repo: GitRepo) -> None:
         check=True,
         capture_output=True,
     )
+
+
+@pytest.mark.parametrize(
+    ("engine", "pr_labels", "main_labels"),
+    [
+        ("hosted", "ci-ml-gpu-t4-pr", "ci-ml-gpu-t4-main"),
+        ("arc", "ci-ml-gpu-pr", "ci-ml-gpu-main"),
+        ("aws", "self-hosted, linux, x64, ci-ml-gpu-pr", "self-hosted, linux, x64, ci-ml-gpu-main"),
+    ],
+)
+def test_init_gpu_runner_writes_separate_pr_and_main_labels_and_links_the_docs(
+    git_repo: GitRepo, engine: str, pr_labels: str, main_labels: str
+) -> None:
+    git_repo.write({"dvc.yaml": "stages:\n  train:\n    cmd: echo\n"}, commit="base")
+    code, out, err = run_cli("init", "--action-ref", REF, "--gpu-runner", engine, cwd=git_repo.path)
+    assert code == 0, err
+    workflows = git_repo.path / ".github/workflows"
+    pr = yaml.safe_load((workflows / "ci-ml-pr.yml").read_text())
+    main = yaml.safe_load((workflows / "ci-ml-main.yml").read_text())
+    assert pr["env"]["CI_ML_GPU_RUNNER"] == pr_labels
+    assert main["env"]["CI_ML_GPU_RUNNER"] == main_labels
+    settings = yaml.safe_load((git_repo.path / "ci-ml.yaml").read_text())
+    assert settings["gpu-runner"] == pr_labels.split(", ")
+    assert "docs/gpu-runners.md#" in out
+    lint = yaml.safe_load((git_repo.path / ".github/actionlint.yaml").read_text())
+    assert pr_labels.split(", ")[-1] in lint["self-hosted-runner"]["labels"]
+    assert main_labels.split(", ")[-1] in lint["self-hosted-runner"]["labels"]
+    # What the PR workflow's plan routes a GPU stage to.
+    written = (git_repo.path / "ci-ml.yaml").read_text()
+    assert "stages: {}\n" in written
+    gpu = written.replace("stages: {}\n", "stages:\n  train:\n    gpu: true\n")
+    git_repo.write({"ci-ml.yaml": gpu}, commit="gpu")
+    git_repo.write({"dvc.yaml": "stages:\n  train:\n    cmd: echo 2\n"}, commit="change")
+    env = {"CI_ML_GPU_RUNNER": pr["env"]["CI_ML_GPU_RUNNER"]}
+    doc = plan_json(git_repo, "--base", "HEAD~1", env=env)
+    assert doc["runs_on"] == pr_labels.split(", ")
+
+
+def test_init_gpu_runner_and_gpu_labels_are_one_choice(git_repo: GitRepo) -> None:
+    git_repo.write({"dvc.yaml": "stages: {}\n"}, commit="base")
+    code, _out, err = run_cli(
+        "init",
+        "--action-ref",
+        REF,
+        "--gpu-runner",
+        "arc",
+        "--gpu-labels",
+        "gpu",
+        cwd=git_repo.path,
+    )
+    assert code == 2
+    assert "--gpu-runner and --gpu-labels" in err
+
+
+def test_workflows_written_for_an_engine_pass_the_linters(git_repo: GitRepo) -> None:
+    git_repo.write({"dvc.yaml": "stages: {}\n"}, commit="base")
+    assert run_cli("init", "--action-ref", REF, "--gpu-runner", "aws", cwd=git_repo.path)[0] == 0
+    bindir = Path(sys.executable).parent
+    files = sorted(str(p) for p in (git_repo.path / ".github/workflows").glob("*.yml"))
+    subprocess.run([str(bindir / "actionlint"), "-no-color", *files], check=True, cwd=git_repo.path)
+
+
+def test_pr_template_gates_gpu_jobs_and_bounds_every_job() -> None:
+    pr = yaml.safe_load(read_template("pr.yml"))
+    main = yaml.safe_load(read_template("main.yml"))
+    on = pr[True]["pull_request"]  # PyYAML reads the key `on` as True
+    assert "labeled" in on["types"]
+    assert "ci-ml:run-gpu" in pr["jobs"]["plan"]["if"]
+    run = pr["jobs"]["run"]
+    assert run["timeout-minutes"] == "${{ matrix.timeout-minutes }}"
+    assert run["environment"] == "${{ matrix.environment }}"
+    assert main["jobs"]["run"]["timeout-minutes"] == (
+        "${{ fromJSON(needs.plan.outputs.timeout-minutes) }}"
+    )
+    # The budget and the approval mode are the workflow's, never ci-ml.yaml's.
+    assert pr["env"]["CI_ML_GPU_BUDGET_MINUTES"] == "${{ vars.CI_ML_GPU_BUDGET_MINUTES }}"
+    assert pr["env"]["CI_ML_GPU_APPROVAL"] == "${{ vars.CI_ML_GPU_APPROVAL }}"

@@ -171,6 +171,8 @@ def test_matrix_groups_independent_work(repo: GitRepo) -> None:
                 "args": "lint",
                 "gpu": False,
                 "runs-on": ["ubuntu-latest"],
+                "timeout-minutes": 75,  # no stage timeout: 60 min, plus 15 for setup
+                "environment": "",
             },
             {
                 "name": "train +1",
@@ -178,6 +180,8 @@ def test_matrix_groups_independent_work(repo: GitRepo) -> None:
                 "args": "train evaluate",
                 "gpu": True,
                 "runs-on": ["self-hosted", "gpu"],
+                "timeout-minutes": 135,
+                "environment": "",
             },
         ]
     }
@@ -200,6 +204,8 @@ def test_github_output_file(repo: GitRepo, tmp_path: Path) -> None:
     assert values["any-will-run"] == "true"
     assert values["needs-gpu"] == "true"
     assert json.loads(values["runs-on"]) == ["self-hosted", "gpu"]
+    assert values["timeout-minutes"] == "255"  # every stage (run --all): 4 x 60 min + 15
+    assert values["gpu-wait"] == "false"
 
 
 def test_base_comes_from_the_pull_request_event(repo: GitRepo, tmp_path: Path) -> None:

@@ -113,8 +113,13 @@ def test_pull_request_and_retrain_through_the_action(
                 "number": 7,
                 "pull_request": {
                     "number": 7,
-                    "head": {"sha": head_sha, "ref": "bigger-model"},
-                    "base": {"sha": base_sha, "ref": "main"},
+                    # Same repository: a fork's GPU jobs would wait for approval.
+                    "head": {
+                        "sha": head_sha,
+                        "ref": "bigger-model",
+                        "repo": {"full_name": "owner/repo"},
+                    },
+                    "base": {"sha": base_sha, "ref": "main", "repo": {"full_name": "owner/repo"}},
                 },
                 "repository": {"default_branch": "main", "full_name": "owner/repo"},
             }

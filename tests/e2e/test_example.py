@@ -27,6 +27,13 @@ def normalize(report: str) -> str:
     report = re.sub(r"\d+(\.\d+)? s\b", "<t>", report)
     report = re.sub(r"\d+ min <t>", "<t>", report)
     report = re.sub(r"(\| <t>\s+\| )[^|]*?(\s*\|)$", r"\1<runner>\2", report, flags=re.MULTILINE)
+    # The cost ledger's minutes and dollars follow the durations.
+    report = re.sub(
+        r"^(\| (?:ran|restored \(saved\)|estimate for what ran) \|).*$",
+        r"\1 <minutes> |",
+        report,
+        flags=re.MULTILINE,
+    )
     # Column widths follow the cells' lengths: compare tables by content, not padding.
     return re.sub(
         r"^\|.*\|$",

@@ -6,6 +6,7 @@ import pytest
 
 from ci_ml.config import MetricRule
 from ci_ml.report.json_doc import ReportFormatError, report_from_dict, report_to_dict
+from ci_ml.report.ledger import Ledger, Minutes
 from ci_ml.report.metrics import diff_metrics
 from ci_ml.report.render import ParamChange, PlotRef, Report, StageRow
 
@@ -16,7 +17,15 @@ REPORT = Report(
     head_label="pr",
     head_sha="b" * 40,
     stages=(
-        StageRow(name="train", status="failed", why="exit 1", duration_s=2.5, log_tail=("boom",)),
+        StageRow(
+            name="train",
+            status="failed",
+            why="exit 1",
+            duration_s=2.5,
+            log_tail=("boom",),
+            gpu_stage=True,
+            labels=("self-hosted", "gpu"),
+        ),
     ),
     metrics=tuple(diff_metrics({"m.json": {"acc": 0.9}}, {"m.json": {"acc": 0.8}}, {})),
     rules={"acc": MetricRule(better="higher", precision=3, max_regression=0.05, relative=True)},
@@ -24,6 +33,13 @@ REPORT = Report(
     overrides=("params.yaml:lr=0.2",),
     plots=(PlotRef(title="Loss", url="plots/loss.png", note="base missing"),),
     notes=("a note",),
+    ledger=Ledger(
+        ran=Minutes(gpu=1.5, cpu=0.25, cost_usd=0.1),
+        saved=Minutes(unpriced=True),
+        estimate=Minutes(gpu=1.0),
+        waiting=("the pull request comes from a fork",),
+        how_to_approve="add the label",
+    ),
 )
 
 
@@ -42,6 +58,8 @@ def test_round_trip_keeps_everything_but_the_run_link() -> None:
             "duration_s must be a number",
         ),
         ({"metrics": "x"}, "metrics must be a list"),
+        ({"ledger": {"ran": {"gpu": "lots"}, "saved": {}}}, "expected a number"),
+        ({"ledger": {"ran": {}, "saved": {}, "waiting": [1]}}, "waiting reason must be a string"),
         ({"plots": [{"title": "t", "url": "x" * 20_000}]}, "plot url must be a string of at most"),
         ({"rules": {"acc": {"precision": 99}}}, "precision must be 0..12"),
         (

@@ -1,9 +1,11 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 
 from ci_ml.config import MetricRule
 from ci_ml.report import markdown as md
+from ci_ml.report.ledger import Ledger, Minutes
 from ci_ml.report.metrics import diff_metrics
 from ci_ml.report.render import (
     COMMENT_LIMIT,
@@ -160,3 +162,51 @@ def test_non_finite_durations_render_as_a_dash() -> None:
     assert "`train`" in body
     assert "inf" not in body
     assert "nan" not in body.lower().replace("nanoseconds", "")
+
+
+def _runner_cell(body: str, stage: str) -> str:
+    line = next(line for line in body.splitlines() if line.startswith(f"| `{stage}`"))
+    return line.rstrip(" |").rsplit("|", 1)[1].strip()
+
+
+def test_runner_column_shows_the_gpu_model_or_says_cpu() -> None:
+    stages = (
+        StageRow(name="a", status="ran", duration_s=3.0, runner="host-1", gpu="NVIDIA H100"),
+        StageRow(name="b", status="ran", duration_s=3.0, runner="host-2", gpu_stage=True),
+        StageRow(name="c", status="restored", duration_s=3.0, runner="host-3", gpu_stage=True),
+        StageRow(name="d", status="ran", duration_s=3.0, runner="host-4"),
+    )
+    body = render_report(report(stages=stages))
+    assert re.search(r"^\| stage +\| status +\| why +\| duration +\| runner +\|$", body, re.M)
+    cells = {name: _runner_cell(body, name) for name in "abcd"}
+    assert cells == {"a": "NVIDIA H100", "b": "CPU (no GPU)", "c": "CPU (no GPU)", "d": "host-4"}
+
+
+def test_ledger_splits_gpu_minutes_and_sets_the_estimate_beside_them() -> None:
+    ledger = Ledger(
+        ran=Minutes(gpu=12.0, cpu=3.0, cost_usd=0.864),
+        saved=Minutes(gpu=30.0, cpu=0.5, cost_usd=2.1, unpriced=True),
+        estimate=Minutes(gpu=10.0, cpu=2.5, cost_usd=0.72),
+    )
+    body = render_report(report(ledger=ledger))
+    assert (
+        "### Compute\n\n"
+        "| | GPU min | CPU min | cost |\n"
+        "| --- | ---: | ---: | ---: |\n"
+        "| ran | 12.0 | 3.0 | $0.86 |\n"
+        "| restored (saved) | 30.0 | 0.5 | $2.10\\* |\n"
+        "| estimate for what ran | 10.0 | 2.5 | $0.72 |"
+    ) in body
+    assert "no price in `runner-cost`" in body
+
+
+def test_waiting_gpu_jobs_say_why_and_how_to_approve_escaped() -> None:
+    ledger = Ledger(
+        waiting=(f"no trusted run of {HOSTILE} to estimate from",),
+        how_to_approve="a maintainer adds the label `ci-ml:run-gpu` to the pull request",
+    )
+    body = render_report(report(ledger=ledger))
+    assert "⏸️ **GPU jobs wait for approval**: no trusted run of " in body
+    assert "<img" not in body
+    assert "@octocat" not in body
+    assert "To run them, a maintainer adds the label \\`ci-ml:run-gpu\\`" in body

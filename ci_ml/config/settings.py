@@ -9,17 +9,30 @@ address (`train@lr-0.1`) or a foreach/matrix group (`train`) to set all of its s
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ci_ml.config.options import (
+    CONFIG_FILE,
+    OPTION_BY_NAME,
+    OPTIONS,
+    PIPELINE_KEYS,
+    Option,
+    _labels,
+)
+from ci_ml.config.stage_entries import _pass_env, _stage_settings
 from ci_ml.errors import ConfigError, did_you_mean
 from ci_ml.pipeline import Pipeline, Stage, StageSettings
+from ci_ml.runner_cost import default_costs, parse_runner_cost
 
-CONFIG_FILE = "ci-ml.yaml"
-STAGE_SETTING_KEYS = ("gpu", "runner", "timeout", "env", "pass-env")
-# DVC's keys are allowed in ci-ml.yaml when a project keeps its stages there.
-PIPELINE_KEYS = ("stages", "vars", "params", "metrics", "plots")
+FILE_KEYS = (
+    *(o.name for o in OPTIONS if o.in_file),
+    *("pass-env", "defaults", "stages", "metrics-config", "mlflow", "runner-cost"),
+    *PIPELINE_KEYS,
+)
+METRIC_RULE_KEYS = ("better", "precision", "max-regression")
+MLFLOW_KEYS = ("tracking-uri", "experiment", "stage-credentials")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -30,115 +43,6 @@ class MetricRule:
     precision: int | None = None  # digits after the point when shown
     max_regression: float | None = None  # a regression past this fails the gate
     relative: bool = False  # max_regression is a fraction of the base value (`5%`)
-
-
-@dataclass(frozen=True, slots=True)
-class Option:
-    """One option, spelled `name` in ci-ml.yaml, `--name` as a flag, `CI_ML_NAME` in env."""
-
-    name: str
-    help: str
-    default: Any
-    parse: Callable[[str], Any] = str
-    flag: bool = True
-    # False for trust settings: ci-ml.yaml is the PR's own file, so a PR could pick its trust.
-    in_file: bool = True
-
-    @property
-    def env_var(self) -> str:
-        return "CI_ML_" + self.name.upper().replace("-", "_")
-
-    @property
-    def attr(self) -> str:
-        return self.name.replace("-", "_")
-
-
-def _labels(text: str) -> tuple[str, ...]:
-    return tuple(label for label in text.replace(",", " ").split() if label)
-
-
-OPTIONS: tuple[Option, ...] = (
-    Option(
-        "base-branch",
-        "branch that pull requests merge into; the base when no --base or event says otherwise "
-        "(default: origin's HEAD, else main)",
-        None,
-    ),
-    Option(
-        "cache",
-        "cache URL: a directory, file:///path or s3://bucket/prefix (default: .ci-ml/cache "
-        "in the pipeline's root)",
-        None,
-    ),
-    Option(
-        "trust",
-        "cache area this run writes: trusted, untrusted or read-only (default: decided from "
-        "the GitHub event and ref); set by the workflow only, never in ci-ml.yaml",
-        None,
-        in_file=False,
-    ),
-    Option(
-        "trusted-refs",
-        "refs whose push, schedule or workflow_dispatch runs write the trusted cache area; "
-        "`default` is the default branch; set by the workflow only, never in ci-ml.yaml",
-        ("default", "refs/tags/*"),
-        _labels,
-        flag=False,
-        in_file=False,
-    ),
-    Option(
-        "allow-local-cache",
-        "accept a local-directory cache on GitHub Actions (only safe on ephemeral runners: "
-        "see docs/security.md); set by the workflow only",
-        False,
-        lambda text: text.strip().lower() in ("1", "true", "yes"),
-        flag=False,
-        in_file=False,
-    ),
-    Option(
-        "signing-key",
-        "Ed25519 private key (base64, from `ci-ml keygen`) that signs trusted manifests; "
-        "from a secret, in the trusted job only; set by the workflow only",
-        None,
-        flag=False,
-        in_file=False,
-    ),
-    Option(
-        "trusted-public-keys",
-        "Ed25519 public keys (base64) whose signature a trusted manifest must carry; "
-        "unsigned or badly signed ones are cache misses",
-        (),
-        _labels,
-        flag=False,
-    ),
-    Option(
-        "s3-endpoint-url", "S3 endpoint for MinIO, R2, Ceph... (else AWS_ENDPOINT_URL_S3)", None
-    ),
-    Option("s3-region", "S3 region (else the AWS config chain)", None),
-    Option("s3-addressing-style", "S3 addressing style: path or virtual", None),
-    Option(
-        "runner",
-        "runner labels (comma or space separated) for stages that need no GPU",
-        ("ubuntu-latest",),
-        _labels,
-        flag=False,
-    ),
-    Option(
-        "gpu-runner",
-        "runner labels for stages with `gpu: true`",
-        ("self-hosted", "gpu"),
-        _labels,
-        flag=False,
-    ),
-)
-OPTION_BY_NAME = {option.name: option for option in OPTIONS}
-FILE_KEYS = (
-    *(o.name for o in OPTIONS if o.in_file),
-    *("pass-env", "defaults", "stages", "metrics-config", "mlflow"),
-    *PIPELINE_KEYS,
-)
-METRIC_RULE_KEYS = ("better", "precision", "max-regression")
-MLFLOW_KEYS = ("tracking-uri", "experiment", "stage-credentials")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -164,6 +68,10 @@ class Settings:
     s3_addressing_style: str | None = None
     runner: tuple[str, ...] = ("ubuntu-latest",)
     gpu_runner: tuple[str, ...] = ("self-hosted", "gpu")
+    gpu_budget_minutes: float | None = None
+    gpu_approval: str = "label"
+    # USD per minute by runner label: DEFAULT_RUNNER_COST, then ci-ml.yaml's `runner-cost`.
+    runner_cost: Mapping[str, float] = dataclasses.field(default_factory=default_costs)
     # Only the keys a file sets, so `gpu: false` on a stage can override `defaults: {gpu: true}`.
     stage_defaults: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     stage_settings: Mapping[str, Mapping[str, Any]] = dataclasses.field(default_factory=dict)
@@ -220,6 +128,7 @@ def resolve(
         },
         metric_rules=_metric_rules(doc.get("metrics-config") or {}, source),
         mlflow=_mlflow_settings(doc.get("mlflow") or {}, source),
+        runner_cost=parse_runner_cost(doc.get("runner-cost") or {}, source),
     )
 
 
@@ -301,48 +210,6 @@ def _from_file(option: Option, value: Any, source: str) -> Any:
     return value
 
 
-def _stage_settings(entry: Any, where: str, *, strict: bool = True) -> dict[str, Any]:
-    if not isinstance(entry, Mapping):
-        raise ConfigError(f"{where}: expected a mapping of {', '.join(STAGE_SETTING_KEYS)}.")
-    if strict:
-        for key in entry:
-            if key not in STAGE_SETTING_KEYS:
-                raise ConfigError(
-                    f"{where}: unknown key {key!r}{did_you_mean(key, STAGE_SETTING_KEYS)}. "
-                    f"Per-stage settings are {', '.join(STAGE_SETTING_KEYS)}."
-                )
-    found: dict[str, Any] = {}
-    if "gpu" in entry:
-        if not isinstance(entry["gpu"], bool):
-            raise ConfigError(f"{where}: gpu must be true or false.")
-        found["gpu"] = entry["gpu"]
-    if "runner" in entry:
-        runner = entry["runner"]
-        found["runner"] = _labels(runner) if isinstance(runner, str) else tuple(map(str, runner))
-    if "timeout" in entry:
-        timeout = entry["timeout"]
-        if not isinstance(timeout, int) or isinstance(timeout, bool) or timeout <= 0:
-            raise ConfigError(f"{where}: timeout must be a positive number of seconds.")
-        found["timeout"] = timeout
-    if "pass-env" in entry:
-        found["pass-env"] = _pass_env(entry["pass-env"], where)
-    if "env" in entry:
-        env = entry["env"] or {}
-        if not isinstance(env, Mapping):
-            raise ConfigError(f"{where}: env must be a mapping of variable to value.")
-        found["env"] = {str(k): str(v) for k, v in env.items()}
-    return found
-
-
-def _pass_env(value: Any, where: str) -> tuple[str, ...]:
-    """Variable names or globs (`MY_DATA_*`) a stage may see although ci-ml scrubs them."""
-    if isinstance(value, str):
-        return _labels(value)
-    if isinstance(value, list) and all(isinstance(v, str) and v for v in value):
-        return tuple(value)
-    raise ConfigError(f"{where}: pass-env must be a list of variable names or globs.")
-
-
 def apply_settings(
     pipeline: Pipeline, settings: Settings, *, source: str = CONFIG_FILE
 ) -> Pipeline:
@@ -377,17 +244,3 @@ def _merged(stage: Stage, settings: Settings) -> StageSettings:
         env=tuple(sorted(merged["env"].items())),
         pass_env=tuple(dict.fromkeys(merged["pass-env"])),
     )
-
-
-def options_table() -> str:
-    """The markdown table of OPTIONS that docs/configuration.md embeds (a test keeps it so)."""
-    rows = ["| ci-ml.yaml | flag | env | default | meaning |", "| --- | --- | --- | --- | --- |"]
-    for option in OPTIONS:
-        name = f"`{option.name}`" if option.in_file else f"- (`{option.name}`: workflow only)"
-        default = option.default
-        if isinstance(default, tuple):
-            default = ", ".join(default)
-        flag = f"`--{option.name}`" if option.flag else "-"
-        shown = f"`{default}`" if default else "-"
-        rows.append(f"| {name} | {flag} | `{option.env_var}` | {shown} | {option.help} |")
-    return "\n".join(rows) + "\n"
