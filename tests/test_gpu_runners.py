@@ -5,6 +5,7 @@ one registers are the labels `ci-ml init --gpu-runner` writes."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -145,9 +146,12 @@ output "webhook" { value = { endpoint = "" } }
 """
 
 
-@pytest.mark.skipif(TERRAFORM is None, reason="terraform is not installed")
+# The project's machines ship terraform; a developer's laptop may not. CI must run this check.
+@pytest.mark.skipif(
+    TERRAFORM is None and os.environ.get("CI") != "true", reason="terraform is not installed"
+)
 def test_aws_terraform_is_formatted_and_valid(tmp_path: Path) -> None:
-    assert TERRAFORM is not None
+    assert TERRAFORM is not None, "terraform is not installed; CI needs it for this check"
     env = {"PATH": "/usr/bin:/bin", "TF_CLI_CONFIG_FILE": "/dev/null", "HOME": str(tmp_path)}
     source = RUNNERS / "aws" / "main.tf"
     fmt = subprocess.run(
