@@ -149,3 +149,15 @@ def test_pr_template_gates_gpu_jobs_and_bounds_every_job() -> None:
     # The budget and the approval mode are the workflow's, never ci-ml.yaml's.
     assert pr["env"]["CI_ML_GPU_BUDGET_MINUTES"] == "${{ vars.CI_ML_GPU_BUDGET_MINUTES }}"
     assert pr["env"]["CI_ML_GPU_APPROVAL"] == "${{ vars.CI_ML_GPU_APPROVAL }}"
+
+
+def test_every_job_of_every_template_has_a_timeout() -> None:
+    # GitHub's default is 360 minutes: a hung job, or a fork PR's, would hold a runner that long.
+    templates = Path(__file__).resolve().parents[2] / "templates"
+    missing = [
+        f"{path.name}:{name}"
+        for path in sorted(templates.glob("*.yml"))
+        for name, job in yaml.safe_load(path.read_text())["jobs"].items()
+        if "timeout-minutes" not in job
+    ]
+    assert missing == []
