@@ -27,6 +27,7 @@ from ci_ml.report import (
     head_metrics,
     metrics_paths,
     param_changes,
+    recorded_runs,
     render_report,
     report_to_dict,
     stage_rows,
@@ -100,11 +101,16 @@ def build_report(
         )
         notes += plot_notes
     summary = summary if summary and summary.get("head", {}).get("sha") == result.head_sha else None
+    recorded = recorded_runs(result, store)
     overrides = [str(o) for o in summary.get("overrides", [])] if summary else []
+    if summary is None and recorded:
+        # Overrides the run jobs applied, as their run records say (retrain on another job).
+        here = [f for f in recorded.values() if result.head_sha and f.commit == result.head_sha]
+        overrides = [o for facts in here for o in facts.param_overrides]
     links = read_links(project.root, result.head_sha)
     stages = [
         dataclasses.replace(row, run_url=links.stages.get(row.name) if links else None)
-        for row in stage_rows(result, summary)
+        for row in stage_rows(result, summary, recorded)
     ]
     if links and links.error:
         notes.append(

@@ -8,6 +8,7 @@ from ci_ml.report.data import (
     head_metrics,
     metrics_paths,
     param_changes,
+    recorded_runs,
     stage_rows,
 )
 from ci_ml.report.figures import draw_plots
@@ -33,6 +34,7 @@ __all__ = [
     "parse_plot_file",
     "publish_to_s3",
     "read_metrics_files",
+    "recorded_runs",
     "render_report",
     "report_from_dict",
     "report_to_dict",

@@ -130,6 +130,7 @@ def _verdict_line(report: Report) -> str:
     ran = [s for s in report.stages if s.status == "ran"]
     restored = [s for s in report.stages if s.status == "restored"]
     failed = [s for s in report.stages if s.status == "failed"]
+    missing = [s for s in report.stages if s.status == "not run"]
     counts = (
         f"{len(ran)} stage{'s' if len(ran) != 1 else ''} ran, {len(restored)} restored from cache"
     )
@@ -138,6 +139,8 @@ def _verdict_line(report: Report) -> str:
         counts += f" (≈ {_duration(saved)} of compute saved)"
     if failed:
         counts += f", **{len(failed)} failed**"
+    if missing:
+        counts += f", **{len(missing)} not run**"
     return f"{head}  \n{counts}."
 
 
@@ -156,7 +159,7 @@ def _stage_section(report: Report, level: int) -> str:
                 f"[{md.code(s.name)}]({_url(s.run_url)})" if s.run_url else md.code(s.name),
                 _status(s.status),
                 md.text(s.why) or "-",
-                _duration(s.duration_s) if s.duration_s else "-",
+                _duration_cell(s),
                 md.text(" / ".join(x for x in (s.runner, s.gpu) if x)) or "-",
             ]
             for s in rows
@@ -285,9 +288,19 @@ def _status(status: str) -> str:
         "ran": "▶️ ran",
         "restored": "♻️ restored",
         "failed": "❌ failed",
+        "not run": "⚠️ not run",
         "skipped": "⏭️ skipped",
     }
     return icons.get(status, status)
+
+
+def _duration_cell(stage: StageRow) -> str:
+    if not stage.duration_s:
+        return "-"
+    if stage.status == "restored":
+        # Computed earlier, elsewhere: that time was saved, not spent in this run.
+        return f"{_duration(stage.duration_s)} saved"
+    return _duration(stage.duration_s)
 
 
 def _metric_verdict(verdict_text: str) -> str:

@@ -149,3 +149,9 @@ def test_mlflow_links_on_stages_and_footer_are_escaped() -> None:
     name = md.code(HOSTILE)
     assert f"[{name}](http://mlflow:5000/#/experiments/1/runs/r%20%28x%29)" in body
     assert "· [MLflow run](http://mlflow:5000/#/experiments/1/runs/p%29)" in body
+
+
+def test_restored_stage_shows_its_compute_time_as_saved() -> None:
+    body = render_report(report())
+    assert "| `train`   | ▶️ ran      | param lr changed: 0.1 -&gt; 0.2 | 12.5 s   " in body
+    assert "| `prepare` | ♻️ restored | restored from cache             | 1 min 30 s saved |" in body
