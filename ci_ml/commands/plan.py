@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 from collections.abc import Mapping
@@ -19,6 +20,7 @@ from ci_ml.plan import (
     Available,
     Plan,
     Project,
+    Reason,
     Side,
     apply_availability,
     compute_keys,
@@ -57,6 +59,12 @@ def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
         "--no-cache",
         action="store_true",
         help="do not consult the cache: report every affected stage as will_run",
+    )
+    parser.add_argument(
+        "--all",
+        action="store_true",
+        help="plan what `ci-ml run --all` does: every stage whose key the cache lacks will "
+        "run, changed or not (frozen stages excepted)",
     )
     parser.set_defaults(run=run)
 
@@ -139,6 +147,8 @@ def availability(
 
 def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     project, settings, result = make_plan(args, env)
+    if args.all:
+        result = every_stage(result)
     # The default local cache is consulted only once it exists: a plan never creates state,
     # and without any cache the static answer is the useful one.
     has_cache = bool(settings.cache) or (project.root / STATE_DIR / "cache").is_dir()
@@ -157,6 +167,19 @@ def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         end="\n" if args.json else "",
     )
     return 0
+
+
+def every_stage(result: Plan) -> Plan:
+    """Every stage but frozen ones will run, so that the cache (consulted next) decides: what
+    `run --all` does, whatever the diff from the base says."""
+    stages = []
+    for stage_plan in result.stages:
+        if stage_plan.will_run or stage_plan.stage.frozen:
+            stages.append(stage_plan)
+            continue
+        reasons = (*stage_plan.reasons, Reason("all", "filling the cache (--all)"))
+        stages.append(dataclasses.replace(stage_plan, will_run=True, reasons=reasons))
+    return dataclasses.replace(result, stages=tuple(stages))
 
 
 def github_outputs(document: Mapping[str, Any]) -> dict[str, str]:

@@ -661,3 +661,42 @@ def test_absolute_out_is_planned_and_never_cached(git_repo: GitRepo) -> None:
         "dep src.txt modified",
         "out /tmp/ci-ml-export/x.txt lies outside the repository: not cached",
     ]
+
+
+TWO_STAGES = """\
+stages:
+  prepare:
+    cmd: echo prepared > prepared.txt
+    outs: [prepared.txt]
+  train:
+    cmd: cat prepared.txt > model.txt
+    deps: [prepared.txt]
+    outs: [model.txt]
+"""
+
+
+def test_plan_all_runs_what_the_cache_lacks_even_when_nothing_changed(
+    git_repo: GitRepo, tmp_path: Path
+) -> None:
+    git_repo.write(
+        {
+            "dvc.yaml": TWO_STAGES,
+            "ci-ml.yaml": "stages:\n  train:\n    gpu: true\n",
+            ".gitignore": "prepared.txt\nmodel.txt\n",
+        },
+        commit="base",
+    )
+    cache = str(tmp_path / "cache")
+    code, _out, err = run_cli("run", "--all", "prepare", "--cache", cache, cwd=git_repo.path)
+    assert code == 0, err
+    fresh = tmp_path / "fresh"  # another runner: nothing in its workspace
+    subprocess.run(["git", "clone", "-q", str(git_repo.path), str(fresh)], check=True)
+    code, out, err = run_cli(
+        "plan", "--all", "--base", "HEAD", "--cache", cache, "--json", cwd=fresh
+    )
+    assert code == 0, err
+    doc = json.loads(out)
+    assert {s["name"]: s["will_run"] for s in doc["stages"]} == {"prepare": False, "train": True}
+    assert reasons(doc, "train") == ["filling the cache (--all)"]
+    assert doc["needs_gpu"] is True
+    assert doc["runs_on"] == ["self-hosted", "gpu"]
