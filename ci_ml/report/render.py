@@ -75,7 +75,13 @@ def verdict(report: Report) -> Verdict:
         return Verdict("failed", "; ".join(d.gate for d in failed))
     if report.metrics and not any(d.has_base for d in report.metrics):
         return Verdict("no-base", "no base metrics to compare with")
+    if not any(rule.max_regression is not None for rule in report.rules.values()):
+        # Nothing was checked: not a pass to show as green (metrics-config sets gates).
+        return Verdict("passed", NO_GATES)
     return Verdict("passed", "all metric gates passed")
+
+
+NO_GATES = "no gates configured"
 
 
 def render_report(report: Report, *, limit: int = COMMENT_LIMIT - SAFETY_MARGIN) -> str:
@@ -123,6 +129,8 @@ def _render(report: Report, level: int, omitted: Sequence[str]) -> str:
 def _verdict_line(report: Report) -> str:
     result = verdict(report)
     icon = {"passed": "✅", "failed": "❌", "no-base": "⚪"}[result.state]
+    if result.text == NO_GATES:
+        icon = "⚪"
     title = "Metric gate failed" if result.state == "failed" else result.text.capitalize()
     head = f"{icon} **{title}**"
     if result.state == "failed":
@@ -308,6 +316,7 @@ def _metric_verdict(verdict_text: str) -> str:
         "improved": "🟢 improved",
         "regressed": "🟠 regressed",
         "gate failed": "❌ gate failed",
+        "missing": "⚠️ missing",
     }
     return icons.get(verdict_text, verdict_text)
 
