@@ -11,8 +11,9 @@ from typing import Any
 
 from ci_ml import __version__
 from ci_ml.config import CONFIG_FILE
-from ci_ml.errors import UserError
+from ci_ml.errors import PipelineError, UserError
 from ci_ml.git import Git
+from ci_ml.pipeline import parse_params_text
 
 TEMPLATES = ("pr.yml", "main.yml", "retrain.yml", "comment.yml")
 ACTION_PLACEHOLDER = "ci-ml/ci-ml@0000000000000000000000000000000000000000 # ci-ml action"
@@ -40,7 +41,11 @@ def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
         default=DEFAULT_GPU_LABELS,
         help=f"runner labels of GPU machines (default: {DEFAULT_GPU_LABELS})",
     )
-    parser.add_argument("--force", action="store_true", help="overwrite existing files")
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="overwrite existing workflows (an existing ci-ml.yaml is always kept)",
+    )
     parser.set_defaults(run=run)
 
 
@@ -54,13 +59,23 @@ def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     git = Git.discover(pipeline_dir)
     rel = pipeline_dir.relative_to(git.root.resolve()).as_posix()
     labels = [label.strip() for label in args.gpu_labels.replace(",", " ").split() if label.strip()]
+    install = detect_install(git.root, pipeline_dir)
     outputs = {
         git.root / ".github/workflows" / f"ci-ml-{name}": render_template(
-            read_template(name), action_ref=args.action_ref, gpu_labels=labels, pipeline=rel
+            read_template(name),
+            action_ref=args.action_ref,
+            gpu_labels=labels,
+            pipeline=rel,
+            install=install,
         )
         for name in TEMPLATES
     }
-    outputs[pipeline_dir / CONFIG_FILE] = starter_config(pipeline_dir, labels, args.cache or "")
+    config = pipeline_dir / CONFIG_FILE
+    if config.exists():
+        # The project's settings (gpu stages, timeouts, gates) stay; only workflows are added.
+        print(f"kept {config.relative_to(git.root)}")
+    else:
+        outputs[config] = starter_config(pipeline_dir, labels, args.cache or "")
     lint_config = git.root / ".github/actionlint.yaml"
     if not lint_config.exists():  # so actionlint knows the GPU runners' custom labels
         outputs[lint_config] = "self-hosted-runner:\n  labels:\n" + "".join(
@@ -74,6 +89,8 @@ def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
         print(f"wrote {path.relative_to(git.root)}")
+    for key, value in install.items():
+        print(f"the run jobs install the pipeline's dependencies first: {key}: {value}")
     print(NEXT_STEPS.format(labels=", ".join(labels)))
     return 0
 
@@ -86,11 +103,56 @@ def read_template(name: str) -> str:
     return (Path(__file__).resolve().parents[2] / "templates" / name).read_text(encoding="utf-8")
 
 
-def render_template(text: str, *, action_ref: str, gpu_labels: list[str], pipeline: str) -> str:
-    """A template with the action pinned, the GPU labels and the pipeline directory. [pure]"""
+def render_template(
+    text: str,
+    *,
+    action_ref: str,
+    gpu_labels: list[str],
+    pipeline: str,
+    install: Mapping[str, str] | None = None,
+) -> str:
+    """A template with the action pinned, the GPU labels, the pipeline directory and the
+    inputs that install the pipeline's dependencies in every step that runs stages. [pure]"""
     text = text.replace(ACTION_PLACEHOLDER, f"{action_ref} # ci-ml v{__version__}")
     text = text.replace(f"[{DEFAULT_GPU_LABELS}]", f"[{', '.join(gpu_labels)}]")
+    if install:
+        lines = "".join(f"{RUN_STEP_INDENT}{k}: {_yaml_scalar(v)}\n" for k, v in install.items())
+        text = text.replace(RUN_STEP, RUN_STEP + lines)
     return text.replace("  CI_ML_PIPELINE: .\n", f"  CI_ML_PIPELINE: {pipeline or '.'}\n")
+
+
+RUN_STEP_INDENT = " " * 10
+RUN_STEP = f"{RUN_STEP_INDENT}command: run\n"
+
+
+def detect_install(repo_root: Path, pipeline_dir: Path) -> dict[str, str]:
+    """How the run jobs install the pipeline's dependencies: the action's `requirements` or
+    `setup` input, from the first of requirements.txt, pyproject.toml ([project]) and
+    environment.yml found in the pipeline's directory, then the repository root."""
+    for directory in dict.fromkeys([pipeline_dir, repo_root]):
+        rel = directory.relative_to(repo_root).as_posix()
+        prefix = "" if rel == "." else f"{rel}/"
+        if (directory / "requirements.txt").is_file():
+            return {"requirements": f"{prefix}requirements.txt"}
+        pyproject = directory / "pyproject.toml"
+        if pyproject.is_file() and _has_project_table(pyproject):
+            return {"setup": f"python -m pip install ./{prefix}".rstrip("/")}
+        for name in ("environment.yml", "environment.yaml"):
+            if (directory / name).is_file():
+                return {"setup": f"conda env update --name base --file {prefix}{name}"}
+    return {}
+
+
+def _has_project_table(pyproject: Path) -> bool:
+    try:
+        doc = parse_params_text(pyproject.name, pyproject.read_text(encoding="utf-8"))
+    except (PipelineError, UnicodeDecodeError):
+        return False
+    return isinstance(doc.get("project"), dict)
+
+
+def _yaml_scalar(value: str) -> str:
+    return value if re.fullmatch(r"[\w./ -]+", value) and ": " not in value else repr(value)
 
 
 def starter_config(pipeline_dir: Path, gpu_labels: list[str], cache: str) -> str:
@@ -104,12 +166,15 @@ def starter_config(pipeline_dir: Path, gpu_labels: list[str], cache: str) -> str
         lines.append(f"cache: {cache}")
     lines += ["defaults:", "  timeout: 3600"]
     if (pipeline_dir / "dvc.yaml").is_file():
+        # Empty mappings written as bare keys, so the examples below each one can be
+        # uncommented as they are and the file stays valid YAML.
         lines += [
-            "stages: {}",
+            "stages:",
             "  # train:",
             "  #   gpu: true",
-            "metrics-config: {}",
+            "metrics-config:",
             "  # accuracy: {better: higher, max-regression: 0.01}",
+            "  # loss: {better: lower, on-missing: warn}",
         ]
     else:
         lines[0] = "# ci-ml settings and stages (dvc.yaml syntax; docs/configuration.md)."

@@ -4,6 +4,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
 from tests.helpers.gitrepo import GitRepo, run_cli
@@ -37,13 +38,97 @@ def test_init_writes_pinned_workflows_and_settings(git_repo: GitRepo) -> None:
     assert run_cli("plan", "--base", "HEAD", cwd=git_repo.path / "ml")[0] == 0
 
 
-def test_init_refuses_to_overwrite_without_force(git_repo: GitRepo) -> None:
-    git_repo.write({"dvc.yaml": "stages: {}\n", "ci-ml.yaml": "runner: [x]\n"}, commit="base")
+def test_init_keeps_an_existing_ci_ml_yaml_and_writes_the_workflows(git_repo: GitRepo) -> None:
+    settings = "stages:\n  train:\n    gpu: true\n"
+    git_repo.write({"dvc.yaml": "stages: {}\n", "ci-ml.yaml": settings}, commit="base")
+    code, out, err = run_cli("init", "--action-ref", REF, cwd=git_repo.path)
+    assert code == 0, err
+    assert "kept ci-ml.yaml" in out
+    assert (git_repo.path / "ci-ml.yaml").read_text() == settings
+    assert (git_repo.path / ".github/workflows/ci-ml-pr.yml").is_file()
+    # --force is about the workflows; the settings are still kept.
+    assert run_cli("init", "--action-ref", REF, "--force", cwd=git_repo.path)[0] == 0
+    assert (git_repo.path / "ci-ml.yaml").read_text() == settings
+
+
+def test_init_refuses_to_overwrite_workflows_without_force(git_repo: GitRepo) -> None:
+    git_repo.write({"dvc.yaml": "stages: {}\n"}, commit="base")
+    assert run_cli("init", "--action-ref", REF, cwd=git_repo.path)[0] == 0
     code, _out, err = run_cli("init", "--action-ref", REF, cwd=git_repo.path)
     assert code == 2
-    assert "ci-ml.yaml already exist(s); pass --force to overwrite." in err
-    assert (git_repo.path / "ci-ml.yaml").read_text() == "runner: [x]\n"
-    assert run_cli("init", "--action-ref", REF, "--force", cwd=git_repo.path)[0] == 0
+    assert ".github/workflows/ci-ml-pr.yml" in err
+    assert "pass --force to overwrite." in err
+
+
+EXAMPLE_LINES = {
+    "train": ("  # train:", "  #   gpu: true"),
+    "gates": ("  # accuracy:", "  # loss:"),
+}
+
+
+@pytest.mark.parametrize(
+    "uncomment",
+    [(), ("train",), ("gates",), ("train", "gates"), ("  # train:",), ("  # accuracy:",)],
+)
+def test_starter_config_stays_valid_whichever_examples_are_uncommented(
+    git_repo: GitRepo, uncomment: tuple[str, ...]
+) -> None:
+    git_repo.write(
+        {"dvc.yaml": "stages:\n  train:\n    cmd: echo\n", "params.yaml": "x: 1\n"},
+        commit="base",
+    )
+    assert run_cli("init", "--action-ref", REF, cwd=git_repo.path)[0] == 0
+    prefixes = [p for name in uncomment for p in EXAMPLE_LINES.get(name, (name,))]
+    config = git_repo.path / "ci-ml.yaml"
+    lines = config.read_text().splitlines()
+    assert all(any(line.startswith(p) for line in lines) for p in prefixes)
+    edited = [
+        line.replace("# ", "", 1) if any(line.startswith(p) for p in prefixes) else line
+        for line in lines
+    ]
+    config.write_text("\n".join(edited) + "\n")
+    assert isinstance(yaml.safe_load(config.read_text()), dict)
+    code, _out, err = run_cli("plan", "--base", "HEAD", cwd=git_repo.path)
+    assert code == 0, err
+
+
+@pytest.mark.parametrize(
+    ("files", "expected"),
+    [
+        ({"requirements.txt": "numpy\n"}, "          requirements: requirements.txt\n"),
+        (
+            {"pyproject.toml": '[project]\nname = "p"\nversion = "0"\n'},
+            "          setup: python -m pip install .\n",
+        ),
+        (
+            {"environment.yml": "dependencies: [numpy]\n"},
+            "          setup: conda env update --name base --file environment.yml\n",
+        ),
+        ({"pyproject.toml": "[tool.ruff]\n"}, None),
+    ],
+)
+def test_init_installs_the_pipeline_dependencies_in_every_job_that_runs_stages(
+    git_repo: GitRepo, files: dict[str, str], expected: str | None
+) -> None:
+    git_repo.write({"dvc.yaml": "stages: {}\n", **files}, commit="base")
+    assert run_cli("init", "--action-ref", REF, cwd=git_repo.path)[0] == 0
+    workflows = git_repo.path / ".github/workflows"
+    for name in ("pr", "main", "retrain"):
+        text = (workflows / f"ci-ml-{name}.yml").read_text()
+        if expected is None:
+            assert "requirements:" not in text
+            assert "setup:" not in text
+        else:
+            assert f"          command: run\n{expected}" in text, name
+            assert text.count(expected) == 1
+    assert "command: run" not in (workflows / "ci-ml-comment.yml").read_text()
+
+
+def test_init_finds_requirements_of_a_pipeline_in_a_subdirectory(git_repo: GitRepo) -> None:
+    git_repo.write({"ml/dvc.yaml": "stages: {}\n", "ml/requirements.txt": "x\n"}, commit="b")
+    assert run_cli("init", "--action-ref", REF, cwd=git_repo.path / "ml")[0] == 0
+    text = (git_repo.path / ".github/workflows/ci-ml-main.yml").read_text()
+    assert "          requirements: ml/requirements.txt\n" in text
 
 
 def test_init_without_dvc_writes_a_pipeline_in_ci_ml_yaml(git_repo: GitRepo) -> None:
@@ -60,7 +145,7 @@ def test_action_ref_must_be_pinned(git_repo: GitRepo) -> None:
 
 
 def test_written_workflows_pass_the_linters(git_repo: GitRepo) -> None:
-    git_repo.write({"dvc.yaml": "stages: {}\n"}, commit="base")
+    git_repo.write({"dvc.yaml": "stages: {}\n", "requirements.txt": "numpy\n"}, commit="base")
     assert run_cli("init", "--action-ref", REF, cwd=git_repo.path)[0] == 0
     bindir = Path(sys.executable).parent
     files = sorted(str(p) for p in (git_repo.path / ".github/workflows").glob("*.yml"))

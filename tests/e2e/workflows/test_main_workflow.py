@@ -20,8 +20,8 @@ STAGES = ("prepare", "featurize", "train", "evaluate")
 
 def make_origin(path: Path) -> tuple[GitRepo, str]:
     """The get-started pipeline, then `ci-ml init` in a second commit, as a user would add
-    ci-ml to a DVC project. init also writes a starter ci-ml.yaml; the example's own one
-    (train has `gpu: true`) is what the project keeps."""
+    ci-ml to a DVC project. init keeps the example's own ci-ml.yaml (train has `gpu: true`)
+    and finds its requirements.txt."""
     origin = GitRepo.init(path)
     shutil.copytree(
         EXAMPLE,
@@ -30,9 +30,11 @@ def make_origin(path: Path) -> tuple[GitRepo, str]:
         ignore=shutil.ignore_patterns(".ci-ml", "data", "models", "reports", "__pycache__"),
     )
     base = origin.commit("get-started pipeline")
-    code, _, err = run_cli("init", "--action-ref", CI_ML_ACTION, "--force", cwd=origin.path)
+    code, _, err = run_cli("init", "--action-ref", CI_ML_ACTION, cwd=origin.path)
     assert code == 0, err
-    shutil.copy2(EXAMPLE / "ci-ml.yaml", origin.path / "ci-ml.yaml")
+    assert (origin.path / "ci-ml.yaml").read_bytes() == (EXAMPLE / "ci-ml.yaml").read_bytes()
+    main = (origin.path / ".github/workflows/ci-ml-main.yml").read_text(encoding="utf-8")
+    assert "          requirements: requirements.txt\n" in main
     origin.commit("ci-ml init")
     return origin, base
 
