@@ -14,7 +14,7 @@ from ci_ml.cache import open_cache
 from ci_ml.commands.plan import add_side_flags, read_sides
 from ci_ml.errors import CiMlError
 from ci_ml.github import gha
-from ci_ml.mlflow import read_links
+from ci_ml.mlflow import find_links
 from ci_ml.pipeline import build_graph
 from ci_ml.plan import compute_keys, plan
 from ci_ml.report import (
@@ -107,7 +107,7 @@ def build_report(
         # Overrides the run jobs applied, as their run records say (retrain on another job).
         here = [f for f in recorded.values() if result.head_sha and f.commit == result.head_sha]
         overrides = [o for facts in here for o in facts.param_overrides]
-    links = read_links(project.root, result.head_sha)
+    links = find_links(project.root, result.head_sha, settings=settings.mlflow, env=env)
     stages = [
         dataclasses.replace(row, run_url=links.stages.get(row.name) if links else None)
         for row in stage_rows(result, summary, recorded)
