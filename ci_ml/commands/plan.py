@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from ci_ml.config import Settings
 from ci_ml.errors import GitError, UserError
+from ci_ml.git import require_commit
 from ci_ml.github import gha, resolve_base
 from ci_ml.pipeline import Graph, build_graph
 from ci_ml.plan import (
@@ -98,6 +99,9 @@ def read_sides(args: argparse.Namespace, env: Mapping[str, str]) -> Sides:
     project = open_project(args, env)
     settings = load_settings(project, env, args)
     head_ref = getattr(args, "head", None)
+    if head_ref is not None:
+        # First: a head that does not exist is the error, not the merge base it cannot have.
+        require_commit(project.git, head_ref, what="--head")
     base = resolve_base(
         project.git,
         explicit=args.base or env.get("CI_ML_BASE"),

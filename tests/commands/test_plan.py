@@ -700,3 +700,23 @@ def test_plan_all_runs_what_the_cache_lacks_even_when_nothing_changed(
     assert reasons(doc, "train") == ["filling the cache (--all)"]
     assert doc["needs_gpu"] is True
     assert doc["runs_on"] == ["self-hosted", "gpu"]
+
+
+def test_a_head_that_does_not_exist_is_named_not_blamed_on_a_shallow_clone(
+    git_repo: GitRepo, tmp_path: Path
+) -> None:
+    git_repo.write({"dvc.yaml": TWO_STAGES}, commit="base")
+    git_repo.write({"README.md": "x\n"}, commit="second")
+    shallow = tmp_path / "shallow"
+    url = f"file://{git_repo.path}"
+    subprocess.run(["git", "clone", "-q", "--depth=1", url, str(shallow)], check=True)
+    code, _out, err = run_cli("plan", "--base", "HEAD", "--head", "badref", cwd=shallow)
+    assert code == 2
+    assert err == (
+        "error: --head 'badref' does not exist in this clone: no branch, tag or commit has that"
+        " name. Check the name, or fetch it with `git fetch --no-tags --depth=1 origin badref`.\n"
+    )
+    missing = git_repo.git("rev-parse", "HEAD~1").strip()
+    code, _out, err = run_cli("plan", "--base", missing, cwd=shallow)
+    assert code == 2
+    assert f"base '{missing}' is not a commit in this clone. This clone is shallow" in err
