@@ -21,7 +21,14 @@ from ci_ml.github import (
     gha,
     repo_context,
 )
-from ci_ml.report import Report, ReportFormatError, render_report, report_from_dict, verdict
+from ci_ml.report import (
+    Report,
+    ReportFormatError,
+    check_name,
+    render_report,
+    report_from_dict,
+    verdict,
+)
 from ci_ml.state import STATE_DIR
 
 log = logging.getLogger("ci_ml")
@@ -76,7 +83,9 @@ def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
         "instead of presigned URLs",
     )
     parser.add_argument(
-        "--check-name", default=None, help="check run name (default: 'ci-ml: <pipeline>')"
+        "--check-name",
+        default=None,
+        help="check run name (default: 'ci-ml'; 'ci-ml: DIR' for a pipeline in DIR)",
     )
     parser.add_argument("--no-check", action="store_true", help="do not create a check run")
     parser.add_argument(
@@ -158,7 +167,7 @@ def _post(
     if not args.no_check and sha:
         result = verdict(report)
         kind = gh.set_check(
-            name=args.check_name or f"ci-ml: {report.pipeline}",
+            name=args.check_name or check_name(report),
             sha=sha,
             conclusion=conclusion_of(result.state),
             title=result.text,

@@ -196,5 +196,6 @@ Next steps:
      CI_ML_PR_ROLE_ARN (pull requests). docs/aws.md has the IAM roles, OIDC trust conditions
      and the bucket policy that keeps pull requests out of the trusted cache area.
   2. GPU runners: register self-hosted runners with the labels [{labels}] (docs/gpu-runners.md).
-  3. Branch protection: require the check named "ci-ml: <pipeline>" to gate merges on metrics.
+  3. Branch protection: require the check named "ci-ml" ("ci-ml: DIR" for a pipeline in DIR)
+     to gate merges on metrics.
   4. Commit the workflows and ci-ml.yaml, and open a pull request."""

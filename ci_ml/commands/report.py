@@ -118,6 +118,7 @@ def build_report(
         )
     report = Report(
         pipeline=project.root.name,
+        pipeline_dir=project.prefix,
         base_label=result.base_ref,
         base_sha=result.base_sha,
         head_label=result.head_ref,

@@ -17,7 +17,7 @@ from ci_ml.report.json_doc import ReportFormatError, report_from_dict, report_to
 from ci_ml.report.metrics import diff_metrics, flatten
 from ci_ml.report.metrics_files import read_metrics_files
 from ci_ml.report.plots.data import parse_plot_file
-from ci_ml.report.render import PlotRef, Report, render_report, verdict
+from ci_ml.report.render import PlotRef, Report, check_name, render_report, verdict
 
 __all__ = [
     "BaseFiles",
@@ -25,6 +25,7 @@ __all__ = [
     "Report",
     "ReportFormatError",
     "base_metrics",
+    "check_name",
     "diff_metrics",
     "draw_plots",
     "flatten",

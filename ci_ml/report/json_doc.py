@@ -22,6 +22,7 @@ def report_to_dict(report: Report) -> dict[str, object]:
     return {
         "format": REPORT_FORMAT,
         "pipeline": report.pipeline,
+        "pipeline_dir": report.pipeline_dir,
         "base_label": report.base_label,
         "base_sha": report.base_sha,
         "head_label": report.head_label,
@@ -48,6 +49,7 @@ def report_from_dict(doc: object) -> Report:
         raise ReportFormatError(f"unknown report format {d.get('format')!r}")
     return Report(
         pipeline=_str(d.get("pipeline"), "pipeline"),
+        pipeline_dir=_str(d.get("pipeline_dir", ""), "pipeline_dir"),
         base_label=_str(d.get("base_label"), "base_label"),
         base_sha=_opt_str(d.get("base_sha"), "base_sha"),
         head_label=_str(d.get("head_label"), "head_label"),

@@ -60,6 +60,7 @@ class Report:
     notes: tuple[str, ...] = ()
     run_url: str | None = None
     mlflow_url: str | None = None  # the pipeline's parent run page
+    pipeline_dir: str = ""  # the pipeline's directory in the repository; "" at its root
     full_report_hint: str = "the job summary or the `ci-ml-report` artifact"
 
 
@@ -67,6 +68,12 @@ class Report:
 class Verdict:
     state: str  # passed, failed, no-base
     text: str
+
+
+def check_name(report: Report) -> str:
+    """ "ci-ml" for a repository's one pipeline; "ci-ml: DIR" for each of several (a pipeline
+    in a subdirectory), so branch protection can require each by name."""
+    return f"ci-ml: {report.pipeline_dir}" if report.pipeline_dir else "ci-ml"
 
 
 def verdict(report: Report) -> Verdict:
