@@ -161,6 +161,8 @@ def _verdict_line(report: Report) -> str:
 
 def _stage_section(report: Report, level: int) -> str:
     rows = list(report.stages)
+    if rows and all(s.status in ("unchanged", "current") for s in rows):
+        return "### Stages\n\nNothing to run: this change affects no stage of the pipeline."
     if level >= 2:
         rows = [s for s in rows if s.status not in ("unchanged", "current", "cached")]
     cut = len(rows) - 50 if level >= 5 and len(rows) > 50 else 0

@@ -170,3 +170,13 @@ def test_a_gated_metric_missing_on_head_fails_the_verdict() -> None:
     r = report(metrics=tuple(deltas), rules=rules)
     assert verdict(r).state == "failed"
     assert "❌ **Metric gate failed**: acc is missing (not in head's metrics)" in render_report(r)
+
+
+def test_a_change_that_affects_no_stage_says_nothing_ran() -> None:
+    stages = (
+        StageRow(name="train", status="unchanged"),
+        StageRow(name="prepare", status="current"),
+    )
+    body = render_report(report(stages=stages))
+    assert "### Stages\n\nNothing to run: this change affects no stage of the pipeline.\n" in body
+    assert "| `train`" not in body
