@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import itertools
 import subprocess
 import sys
 from pathlib import Path
@@ -7,6 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from ci_ml.commands.init import starter_config
 from tests.helpers.gitrepo import GitRepo, run_cli
 
 REF = "octo/ci-ml@" + "a" * 40
@@ -60,17 +62,24 @@ def test_init_refuses_to_overwrite_workflows_without_force(git_repo: GitRepo) ->
     assert "pass --force to overwrite." in err
 
 
-EXAMPLE_LINES = {
-    "train": ("  # train:", "  #   gpu: true"),
-    "gates": ("  # accuracy:", "  # loss:"),
-}
+def test_starter_config_is_valid_yaml_whichever_example_lines_are_uncommented(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "dvc.yaml").write_text("stages: {}\n")
+    lines = starter_config(tmp_path, ["self-hosted", "gpu"], "").splitlines()
+    examples = [n for n, line in enumerate(lines) if line.startswith("  # ")]
+    assert len(examples) == 4
+    for chosen in itertools.chain.from_iterable(
+        itertools.combinations(examples, k) for k in range(len(examples) + 1)
+    ):
+        text = "\n".join(
+            line.replace("# ", "", 1) if n in chosen else line for n, line in enumerate(lines)
+        )
+        assert isinstance(yaml.safe_load(text), dict), text
 
 
-@pytest.mark.parametrize(
-    "uncomment",
-    [(), ("train",), ("gates",), ("train", "gates"), ("  # train:",), ("  # accuracy:",)],
-)
-def test_starter_config_stays_valid_whichever_examples_are_uncommented(
+@pytest.mark.parametrize("uncomment", [(), ("train",), ("gates",), ("train", "gates")])
+def test_starter_config_examples_are_valid_settings_once_uncommented(
     git_repo: GitRepo, uncomment: tuple[str, ...]
 ) -> None:
     git_repo.write(
@@ -78,16 +87,15 @@ def test_starter_config_stays_valid_whichever_examples_are_uncommented(
         commit="base",
     )
     assert run_cli("init", "--action-ref", REF, cwd=git_repo.path)[0] == 0
-    prefixes = [p for name in uncomment for p in EXAMPLE_LINES.get(name, (name,))]
     config = git_repo.path / "ci-ml.yaml"
-    lines = config.read_text().splitlines()
-    assert all(any(line.startswith(p) for line in lines) for p in prefixes)
-    edited = [
-        line.replace("# ", "", 1) if any(line.startswith(p) for p in prefixes) else line
-        for line in lines
-    ]
-    config.write_text("\n".join(edited) + "\n")
-    assert isinstance(yaml.safe_load(config.read_text()), dict)
+    prefixes = {"train": ("  # train:", "  #   gpu:"), "gates": ("  # accuracy:", "  # loss:")}
+    chosen = [p for name in uncomment for p in prefixes[name]]
+    config.write_text(
+        "".join(
+            line.replace("# ", "", 1) if line.startswith(tuple(chosen)) else line
+            for line in config.read_text().splitlines(keepends=True)
+        )
+    )
     code, _out, err = run_cli("plan", "--base", "HEAD", cwd=git_repo.path)
     assert code == 0, err
 
