@@ -9,11 +9,13 @@ from __future__ import annotations
 import os
 import re
 import sys
+import zipfile
 from pathlib import Path
 
 from tests.e2e.workflows.test_main_workflow import fake_gpu, fill_cache, make_origin, manifests
 from tests.helpers.act import ActResult, ActRunner, host_python
 from tests.helpers.github_server import GitHubServer
+from tests.helpers.github_server.access import READ_ONLY
 from tests.helpers.gitrepo import GitRepo
 from tests.helpers.moto_server import S3Bucket
 
@@ -55,6 +57,7 @@ def run_pr_workflow(
     payload: dict[str, object],
     run_id: str,
     gpu_tools: Path,
+    token: str | None = None,
 ) -> ActResult:
     interpreter, _ = host_python()
     act_runner.add_python("3.12.0", interpreter)
@@ -74,10 +77,23 @@ def run_pr_workflow(
             "GITHUB_RUN_ATTEMPT": "1",
         },
         variables={"CI_ML_CACHE": f"{bucket.url}/ci-ml"},
-        secrets={"GITHUB_TOKEN": github.token},
+        secrets={"GITHUB_TOKEN": token or github.token},
         runner_env={"PATH": path, **aws},
         timeout_s=400,
     )
+
+
+def artifact_files(result: ActResult, name: str) -> dict[str, bytes]:
+    """The files of artifact `name` as act's artifact server stored them (a zip per upload)."""
+    found: dict[str, bytes] = {}
+    for archive in sorted(result.artifacts.rglob("*.zip")):
+        if name in archive.parts or archive.stem == name:
+            with zipfile.ZipFile(archive) as zipped:
+                found.update({n: zipped.read(n) for n in zipped.namelist() if not n.endswith("/")})
+    if not found:
+        listing = sorted(str(p.relative_to(result.artifacts)) for p in result.artifacts.rglob("*"))
+        raise AssertionError(f"no artifact {name!r} among {listing}")
+    return found
 
 
 def stage_cells(body: str) -> dict[str, str]:
@@ -138,17 +154,45 @@ def test_pull_requests_run_only_what_changed_and_keep_one_comment(
     assert "`train.epochs` | `20`   | `22`" in updated.body
     assert head[:7] in updated.body
 
-    # -- (6) a PR that changes no stage: no run job, and the comment says so -------------------
+    # -- (4) + (6) a fork PR that changes no stage: no secrets, a read-only token, no run job;
+    # comment.yml then posts the report from the artifact --------------------------------------
     executed.unlink()
     origin.git("checkout", "-q", "-b", "docs", base_sha)
     origin.write({"README.md": "Reworded.\n"}, commit="Reword the README")
-    github_server.add_pull(8, head_sha=origin.git("rev-parse", "HEAD"), base_sha=base_sha)
+    fork_head = origin.git("rev-parse", "HEAD")
+    github_server.add_pull(8, head_sha=fork_head, base_sha=base_sha, head_repo="someone/repo")
+    github_server.token_permissions["fork-token"] = READ_ONLY
+    payload = pr_event(origin, 8, base_sha, "docs")
+    payload["pull_request"]["head"]["repo"] = {"full_name": "someone/repo"}  # type: ignore[index]
     result = run_pr_workflow(
         act_runner, origin, s3_bucket, github_server,
-        payload=pr_event(origin, 8, base_sha, "docs"), run_id="13", gpu_tools=gpu,
+        payload=payload, run_id="13", gpu_tools=gpu, token="fork-token",
     )  # fmt: skip
     assert not executed.exists()
     assert "::set-output:: any-will-run=false" in "\n".join(result.job_lines("plan"))
     assert not result.job_lines("run")
-    [nothing] = github_server.comments_on(8)
-    assert "Nothing to run: this change affects no stage of the pipeline." in nothing.body
+    assert github_server.comments_on(8) == []
+    # What GitHub would serve comment.yml: the report job's artifact, under the PR's run.
+    run = github_server.add_workflow_run(13, head_sha=fork_head, event="pull_request")
+    github_server.add_artifact(run.id, "ci-ml-report", artifact_files(result, "ci-ml-report"))
+    act_runner.run(
+        origin.path / ".github" / "workflows" / "ci-ml-comment.yml",
+        repo=origin.path,
+        event="workflow_run",
+        payload={
+            "action": "completed",
+            "workflow_run": {
+                "id": 13,
+                "event": "pull_request",
+                "head_sha": fork_head,
+                "head_repository": {"full_name": "someone/repo"},
+            },
+            "repository": {"default_branch": "main", "full_name": "owner/repo"},
+        },
+        env={"GITHUB_API_URL": github_server.api_url, "GITHUB_REPOSITORY": "owner/repo"},
+        secrets={"GITHUB_TOKEN": github_server.token},
+        runner_env={"PATH": os.environ["PATH"]},
+        timeout_s=300,
+    )
+    [posted] = github_server.comments_on(8)
+    assert "Nothing to run: this change affects no stage of the pipeline." in posted.body
