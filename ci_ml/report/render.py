@@ -161,7 +161,7 @@ def _verdict_line(report: Report) -> str:
 
 def _stage_section(report: Report, level: int) -> str:
     rows = list(report.stages)
-    if rows and all(s.status in ("unchanged", "current") for s in rows):
+    if rows and all(s.status in ("unchanged", "current") and not s.run_url for s in rows):
         return "### Stages\n\nNothing to run: this change affects no stage of the pipeline."
     if level >= 2:
         rows = [s for s in rows if s.status not in ("unchanged", "current", "cached")]
