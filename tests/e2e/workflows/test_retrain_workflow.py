@@ -73,7 +73,7 @@ def test_retrain_with_an_override_opens_a_one_line_params_pr(
     path = os.pathsep.join([str(tools), str(Path(sys.executable).parent), os.environ["PATH"]])
     push_url = f"https://x-access-token:{github_server.token}@github.com/owner/repo.git"
 
-    runner.run(
+    result = runner.run(
         origin.path / ".github" / "workflows" / "ci-ml-retrain.yml",
         repo=origin.path,
         event="workflow_dispatch",
@@ -102,6 +102,9 @@ def test_retrain_with_an_override_opens_a_one_line_params_pr(
     )
 
     # The forced stage and its downstream ran, once each.
+    assert any(
+        "ci-ml run --trust untrusted train --force" in line for line in result.job_lines("retrain")
+    )
     assert executed.read_text().split() == ["train", "evaluate"]
     # The params PR: a branch whose only change from main is the overridden value's line.
     [branch] = subprocess.run(
