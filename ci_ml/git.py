@@ -183,14 +183,23 @@ def _run(argv: list[str], *, cwd: Path, stdin: bytes | None = None) -> bytes:
 
 
 def require_commit(git: Git, ref: str, *, what: str) -> str:
-    """Resolve `ref` or explain how to fetch it (shallow clones lack most history)."""
+    """Resolve `ref` or say why not: a name that does not exist, or a commit a shallow clone
+    lacks (with how to fetch it)."""
     sha = git.resolve(ref)
     if sha is not None:
         return sha
-    hint = (
-        " This clone is shallow: fetch the base with `git fetch --no-tags --depth=1 origin "
-        f"{ref}` or check out with `fetch-depth: 0` (actions/checkout)."
-        if git.is_shallow()
-        else f" Check the name, or fetch it with `git fetch origin {ref}`."
+    shallow = git.is_shallow()
+    if shallow and _HEX_SHA.fullmatch(ref):
+        raise GitRefError(
+            f"{what} {ref!r} is not a commit in this clone. This clone is shallow: fetch it "
+            f"with `git fetch --no-tags --depth=1 origin {ref}` or check out with "
+            "`fetch-depth: 0` (actions/checkout)."
+        )
+    fetch = f"git fetch --no-tags --depth=1 origin {ref}" if shallow else f"git fetch origin {ref}"
+    raise GitRefError(
+        f"{what} {ref!r} does not exist in this clone: no branch, tag or commit has that name."
+        f" Check the name, or fetch it with `{fetch}`."
     )
-    raise GitRefError(f"{what} {ref!r} is not a commit in this clone.{hint}")
+
+
+_HEX_SHA = re.compile(r"[0-9a-f]{7,64}")

@@ -30,7 +30,12 @@ git -c user.name=ci-ml -c user.email=ci-ml@example.com commit -qm "get-started p
 # One cache shared by every "runner" below, as an S3 bucket would be.
 export CI_ML_CACHE="$WORK/cache"
 
-step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+# Bold headings on a terminal only: piped or logged, the output carries no escape codes.
+if [ -t 1 ]; then
+  step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+else
+  step() { printf '\n== %s\n' "$*"; }
+fi
 
 step "push to main: a fresh runner runs every stage and fills the trusted cache area"
 git clone -q "$ORIGIN" "$WORK/main-runner"
@@ -50,6 +55,7 @@ step "ci-ml run: restore what train needs, run only the affected stages"
 ci-ml run --base origin/main
 
 step "ci-ml report: metric and param diff against main, with plots"
-REPORT_DIR="$(ci-ml report --base origin/main --no-fail --out "$WORK/report")"
-cat "$REPORT_DIR"
-printf '\nplots: %s\n' "$WORK/report/plots"
+REPORT_MD="$(ci-ml report --base origin/main --no-fail --out "$WORK/report")"
+# The same diff rendered for a terminal; report.md is the markdown the PR comment gets.
+ci-ml diff --base origin/main
+printf '\nPR comment (markdown): %s\nplots: %s\n' "$REPORT_MD" "$WORK/report/plots"

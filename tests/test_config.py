@@ -67,3 +67,10 @@ def test_settings_for_an_unknown_stage_name_it() -> None:
 def test_configuration_doc_embeds_the_options_table() -> None:
     doc = Path(__file__).parents[1] / "docs" / "configuration.md"
     assert options_table() in doc.read_text(encoding="utf-8")
+
+
+def test_on_missing_is_fail_or_warn() -> None:
+    rules = resolve({"metrics-config": {"acc": {"on-missing": "warn"}}}, {}, {}).metric_rules
+    assert rules["acc"].on_missing == "warn"
+    with pytest.raises(ConfigError, match="metrics-config 'acc': on-missing must be `fail` or"):
+        resolve({"metrics-config": {"acc": {"on-missing": "ignore"}}}, {}, {})

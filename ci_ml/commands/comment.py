@@ -24,6 +24,7 @@ from ci_ml.github import (
 from ci_ml.report import (
     Report,
     ReportFormatError,
+    check_name,
     png_problem,
     render_report,
     report_from_dict,
@@ -82,7 +83,9 @@ def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
         "instead of presigned URLs",
     )
     parser.add_argument(
-        "--check-name", default=None, help="check run name (default: 'ci-ml: <pipeline>')"
+        "--check-name",
+        default=None,
+        help="check run name (default: 'ci-ml'; 'ci-ml: DIR' for a pipeline in DIR)",
     )
     parser.add_argument("--no-check", action="store_true", help="do not create a check run")
     parser.add_argument(
@@ -164,7 +167,7 @@ def _post(
     if not args.no_check and sha:
         result = verdict(report)
         kind = gh.set_check(
-            name=args.check_name or f"ci-ml: {report.pipeline}",
+            name=args.check_name or check_name(report),
             sha=sha,
             conclusion=conclusion_of(result.state),
             title=result.text,

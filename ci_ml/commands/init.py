@@ -12,8 +12,9 @@ from typing import Any
 
 from ci_ml import __version__
 from ci_ml.config import CONFIG_FILE
-from ci_ml.errors import UserError
+from ci_ml.errors import PipelineError, UserError
 from ci_ml.git import Git
+from ci_ml.pipeline import parse_params_text
 
 TEMPLATES = ("pr.yml", "main.yml", "retrain.yml", "comment.yml")
 ACTION_PLACEHOLDER = "ci-ml/ci-ml@0000000000000000000000000000000000000000 # ci-ml action"
@@ -87,7 +88,11 @@ def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
         "actions-runner-controller scale sets or philips-labs/terraform-aws-github-runner; "
         "writes its labels, separate for pull requests and main (default: --gpu-labels)",
     )
-    parser.add_argument("--force", action="store_true", help="overwrite existing files")
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="overwrite existing workflows (an existing ci-ml.yaml is always kept)",
+    )
     parser.set_defaults(run=run)
 
 
@@ -103,6 +108,7 @@ def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     engine = _engine(args)
     text = args.gpu_labels or DEFAULT_GPU_LABELS
     labels = list(engine.pr) if engine else [x for x in text.replace(",", " ").split() if x]
+    install = detect_install(git.root, pipeline_dir)
     outputs = {
         git.root / ".github/workflows" / f"ci-ml-{name}": render_template(
             read_template(name),
@@ -110,10 +116,16 @@ def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
             gpu_labels=labels,
             pipeline=rel,
             engine=engine,
+            install=install,
         )
         for name in TEMPLATES
     }
-    outputs[pipeline_dir / CONFIG_FILE] = starter_config(pipeline_dir, labels, args.cache or "")
+    config = pipeline_dir / CONFIG_FILE
+    if config.exists():
+        # The project's settings (gpu stages, timeouts, gates) stay; only workflows are added.
+        print(f"kept {config.relative_to(git.root)}")
+    else:
+        outputs[config] = starter_config(pipeline_dir, labels, args.cache or "")
     lint_config = git.root / ".github/actionlint.yaml"
     if not lint_config.exists():  # so actionlint knows the GPU runners' custom labels
         known = dict.fromkeys([*labels, *(engine.main if engine else ())])
@@ -128,6 +140,8 @@ def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
         print(f"wrote {path.relative_to(git.root)}")
+    for key, value in install.items():
+        print(f"the run jobs install the pipeline's dependencies first: {key}: {value}")
     if engine:
         runners = f"{engine.setup}; see {DOCS}#{engine.anchor}"
     else:
@@ -160,15 +174,54 @@ def render_template(
     gpu_labels: list[str],
     pipeline: str,
     engine: Engine | None = None,
+    install: Mapping[str, str] | None = None,
 ) -> str:
-    """A template with the action pinned, the GPU labels and the pipeline directory; with an
+    """A template with the action pinned, the GPU labels, the pipeline directory and the
+    inputs that install the pipeline's dependencies in every step that runs stages; with an
     engine, pull requests and main get their own GPU labels. [pure]"""
     text = text.replace(ACTION_PLACEHOLDER, f"{action_ref} # ci-ml v{__version__}")
     text = text.replace(f"[{DEFAULT_GPU_LABELS}]", f"[{', '.join(gpu_labels)}]")
     if engine:
         text = text.replace(PR_GPU_RUNNER, f"  CI_ML_GPU_RUNNER: {', '.join(engine.pr)}\n")
         text = text.replace(MAIN_GPU_RUNNER, f"  CI_ML_GPU_RUNNER: {', '.join(engine.main)}\n")
+    if install:
+        lines = "".join(f"{RUN_STEP_INDENT}{k}: {_yaml_scalar(v)}\n" for k, v in install.items())
+        text = text.replace(RUN_STEP, RUN_STEP + lines)
     return text.replace("  CI_ML_PIPELINE: .\n", f"  CI_ML_PIPELINE: {pipeline or '.'}\n")
+
+
+RUN_STEP_INDENT = " " * 10
+RUN_STEP = f"{RUN_STEP_INDENT}command: run\n"
+
+
+def detect_install(repo_root: Path, pipeline_dir: Path) -> dict[str, str]:
+    """How the run jobs install the pipeline's dependencies: the action's `requirements` or
+    `setup` input, from the first of requirements.txt, pyproject.toml ([project]) and
+    environment.yml found in the pipeline's directory, then the repository root."""
+    for directory in dict.fromkeys([pipeline_dir, repo_root]):
+        rel = directory.relative_to(repo_root).as_posix()
+        prefix = "" if rel == "." else f"{rel}/"
+        if (directory / "requirements.txt").is_file():
+            return {"requirements": f"{prefix}requirements.txt"}
+        pyproject = directory / "pyproject.toml"
+        if pyproject.is_file() and _has_project_table(pyproject):
+            return {"setup": f"python -m pip install ./{prefix}".rstrip("/")}
+        for name in ("environment.yml", "environment.yaml"):
+            if (directory / name).is_file():
+                return {"setup": f"conda env update --name base --file {prefix}{name}"}
+    return {}
+
+
+def _has_project_table(pyproject: Path) -> bool:
+    try:
+        doc = parse_params_text(pyproject.name, pyproject.read_text(encoding="utf-8"))
+    except (PipelineError, UnicodeDecodeError):
+        return False
+    return isinstance(doc.get("project"), dict)
+
+
+def _yaml_scalar(value: str) -> str:
+    return value if re.fullmatch(r"[\w./ -]+", value) and ": " not in value else repr(value)
 
 
 def starter_config(pipeline_dir: Path, gpu_labels: list[str], cache: str) -> str:
@@ -182,12 +235,15 @@ def starter_config(pipeline_dir: Path, gpu_labels: list[str], cache: str) -> str
         lines.append(f"cache: {cache}")
     lines += ["defaults:", "  timeout: 3600"]
     if (pipeline_dir / "dvc.yaml").is_file():
+        # Empty mappings written as bare keys, so the examples below each one can be
+        # uncommented as they are and the file stays valid YAML.
         lines += [
-            "stages: {}",
+            "stages:",
             "  # train:",
             "  #   gpu: true",
-            "metrics-config: {}",
+            "metrics-config:",
             "  # accuracy: {better: higher, max-regression: 0.01}",
+            "  # loss: {better: lower, on-missing: warn}",
         ]
     else:
         lines[0] = "# ci-ml settings and stages (dvc.yaml syntax; docs/configuration.md)."
@@ -209,5 +265,6 @@ Next steps:
      CI_ML_PR_ROLE_ARN (pull requests). docs/aws.md has the IAM roles, OIDC trust conditions
      and the bucket policy that keeps pull requests out of the trusted cache area.
   2. GPU runners: {runners}.
-  3. Branch protection: require the check named "ci-ml: <pipeline>" to gate merges on metrics.
+  3. Branch protection: require the check named "ci-ml" ("ci-ml: DIR" for a pipeline in DIR)
+     to gate merges on metrics.
   4. Commit the workflows and ci-ml.yaml, and open a pull request."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 from collections.abc import Mapping
@@ -13,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from ci_ml.config import CONFIG_FILE, Settings, resolve
 from ci_ml.errors import ConfigError, GitError, UserError
+from ci_ml.git import require_commit
 from ci_ml.github import gha, resolve_base
 from ci_ml.pipeline import Graph, build_graph
 from ci_ml.plan import (
@@ -23,6 +25,7 @@ from ci_ml.plan import (
     Plan,
     Project,
     PullRequest,
+    Reason,
     Side,
     StagePlan,
     apply_availability,
@@ -68,6 +71,12 @@ def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
         action="store_true",
         help="do not consult the cache: report every affected stage as will_run",
     )
+    parser.add_argument(
+        "--all",
+        action="store_true",
+        help="plan what `ci-ml run --all` does: every stage whose key the cache lacks will "
+        "run, changed or not (frozen stages excepted)",
+    )
     parser.set_defaults(run=run)
 
 
@@ -100,6 +109,9 @@ def read_sides(args: argparse.Namespace, env: Mapping[str, str]) -> Sides:
     project = open_project(args, env)
     settings = load_settings(project, env, args)
     head_ref = getattr(args, "head", None)
+    if head_ref is not None:
+        # First: a head that does not exist is the error, not the merge base it cannot have.
+        require_commit(project.git, head_ref, what="--head")
     base = resolve_base(
         project.git,
         explicit=args.base or env.get("CI_ML_BASE"),
@@ -149,6 +161,8 @@ def availability(
 
 def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     project, settings, result = make_plan(args, env)
+    if args.all:
+        result = every_stage(result)
     # The default local cache is consulted only once it exists: a plan never creates state,
     # and without any cache the static answer is the useful one.
     has_cache = bool(settings.cache) or (project.root / STATE_DIR / "cache").is_dir()
@@ -289,6 +303,19 @@ def render_spend(est: Estimate, held: Gate) -> str:
         if held.wait:
             lines.append(f"to approve: {held.how_to_approve()}")
     return "\n".join(lines) + "\n"
+
+
+def every_stage(result: Plan) -> Plan:
+    """Every stage but frozen ones will run, so that the cache (consulted next) decides: what
+    `run --all` does, whatever the diff from the base says."""
+    stages = []
+    for stage_plan in result.stages:
+        if stage_plan.will_run or stage_plan.stage.frozen:
+            stages.append(stage_plan)
+            continue
+        reasons = (*stage_plan.reasons, Reason("all", "filling the cache (--all)"))
+        stages.append(dataclasses.replace(stage_plan, will_run=True, reasons=reasons))
+    return dataclasses.replace(result, stages=tuple(stages))
 
 
 def github_outputs(document: Mapping[str, Any]) -> dict[str, str]:

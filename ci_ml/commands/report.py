@@ -20,7 +20,7 @@ from ci_ml.commands.plan import (
 )
 from ci_ml.errors import CiMlError
 from ci_ml.github import gha
-from ci_ml.mlflow import read_links
+from ci_ml.mlflow import find_links
 from ci_ml.pipeline import build_graph
 from ci_ml.plan import Plan, Project, compute_keys, estimate, gate, plan
 from ci_ml.report import (
@@ -37,6 +37,7 @@ from ci_ml.report import (
     head_metrics,
     metrics_paths,
     param_changes,
+    recorded_runs,
     render_report,
     report_to_dict,
     stage_rows,
@@ -115,11 +116,16 @@ def build_report(
         )
         notes += plot_notes
     summary = summary if summary and summary.get("head", {}).get("sha") == result.head_sha else None
+    recorded = recorded_runs(result, store)
     overrides = [str(o) for o in summary.get("overrides", [])] if summary else []
-    links = read_links(project.root, result.head_sha)
+    if summary is None and recorded:
+        # Overrides the run jobs applied, as their run records say (retrain on another job).
+        here = [f for f in recorded.values() if result.head_sha and f.commit == result.head_sha]
+        overrides = [o for facts in here for o in facts.param_overrides]
+    links = find_links(project.root, result.head_sha, settings=settings.mlflow, env=env)
     stages = [
         dataclasses.replace(row, run_url=links.stages.get(row.name) if links else None)
-        for row in stage_rows(result, summary)
+        for row in stage_rows(result, summary, recorded)
     ]
     if links and links.error:
         notes.append(
@@ -127,6 +133,7 @@ def build_report(
         )
     report = Report(
         pipeline=project.root.name,
+        pipeline_dir=project.prefix,
         base_label=result.base_ref,
         base_sha=result.base_sha,
         head_label=result.head_ref,
@@ -187,7 +194,8 @@ def _ledger(
     status = {row.name: row.status for row in rows}
     ran = _only(result, {name for name, st in status.items() if st in RAN})
     est = estimate(ran, settings, trusted_durations(ran, store))
-    waiting = _only(result, {name for name, st in status.items() if st == "will run"})
+    # Planned but absent from the cache: the run jobs did not run them (yet): held, or failed.
+    waiting = _only(result, {n for n, st in status.items() if st in ("will run", "not run")})
     pending = estimate(waiting, settings, trusted_durations(waiting, store))
     pull_request = pull_request_of(gha.load_event(env))
     cpu = base_cpu_runner(project, result.base_sha, env) if pull_request else ()

@@ -31,7 +31,7 @@ FILE_KEYS = (
     *("pass-env", "defaults", "stages", "metrics-config", "mlflow", "runner-cost"),
     *PIPELINE_KEYS,
 )
-METRIC_RULE_KEYS = ("better", "precision", "max-regression")
+METRIC_RULE_KEYS = ("better", "precision", "max-regression", "on-missing")
 MLFLOW_KEYS = ("tracking-uri", "experiment", "stage-credentials")
 
 
@@ -43,6 +43,7 @@ class MetricRule:
     precision: int | None = None  # digits after the point when shown
     max_regression: float | None = None  # a regression past this fails the gate
     relative: bool = False  # max_regression is a fraction of the base value (`5%`)
+    on_missing: str = "fail"  # a gated metric missing on head: "fail" its gate or "warn"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -175,8 +176,15 @@ def _metric_rules(doc: Any, source: str) -> dict[str, MetricRule]:
         if precision is not None and (not isinstance(precision, int) or not 0 <= precision <= 12):
             raise ConfigError(f"{where}: precision must be a number of digits from 0 to 12.")
         limit, relative = _threshold(entry.get("max-regression"), where)
+        on_missing = entry.get("on-missing", "fail")
+        if on_missing not in ("fail", "warn"):
+            raise ConfigError(f"{where}: on-missing must be `fail` or `warn`, not {on_missing!r}.")
         rules[str(name)] = MetricRule(
-            better=better, precision=precision, max_regression=limit, relative=relative
+            better=better,
+            precision=precision,
+            max_regression=limit,
+            relative=relative,
+            on_missing=on_missing,
         )
     return rules
 

@@ -23,8 +23,10 @@ from ci_ml.mlflow.tracking import (
     Links,
     PipelineLog,
     deliver,
+    lookup_links,
     now_ms,
     pending_logs,
+    read_links,
     write_links,
 )
 from ci_ml.plan import Plan, StagePlan, param_label
@@ -101,6 +103,26 @@ def push_logs(
         links = _deliver(target_for_log, pipeline_log, root, env)
         delivered += links.error is None
     return delivered, len(waiting) - delivered
+
+
+def find_links(
+    root: Path,
+    head_sha: str | None,
+    *,
+    settings: MlflowSettings,
+    env: Mapping[str, str],
+    flag_uri: str | None = None,
+) -> Links | None:
+    """Run pages for the report: those this machine's run left for this head, else those the
+    jobs of this workflow run logged (found in the server by the workflow run's tag)."""
+    links = read_links(root, head_sha)
+    if links is not None:
+        return links
+    context = run_context(env, gha.load_event(env), commit=head_sha or "")
+    if not context.workflow_run_id:
+        return None
+    target = _target(settings, env, flag_uri, root)
+    return lookup_links(target, context.workflow_run_id) if target is not None else None
 
 
 def _deliver(

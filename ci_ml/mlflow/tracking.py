@@ -85,6 +85,31 @@ def deliver(target: Target, pipeline_log: PipelineLog, root: Path) -> Links:
     return Links(server=target.url, parent=parent_url, stages=stages)
 
 
+def lookup_links(target: Target, workflow_run_id: str) -> Links | None:
+    """The run pages the jobs of one workflow run logged, found by the parent's tags: what a
+    report job on its own machine shows (the run jobs' `.ci-ml/mlflow.json` stays on theirs).
+    None when that workflow run logged nothing or the server does not answer (a warning)."""
+    client = MlflowClient(target)
+    shared = {"ci_ml.role": "pipeline", "ci_ml.workflow_run_id": workflow_run_id}
+    try:
+        client.check()
+        experiment_id = client.experiment_id(target.experiment)
+        parents = client.search_runs(experiment_id, shared)
+        if not parents:
+            return None
+        parent_id = parents[0].run_id
+        children = client.search_runs(experiment_id, {"mlflow.parentRunId": parent_id})
+    except MlflowError as e:
+        log.warning("MLflow: no run links in the report: %s", e)
+        return None
+    stages = {
+        stage: target.run_page(experiment_id, run.run_id)
+        for run in children
+        if (stage := run.tag("ci_ml.stage"))
+    }
+    return Links(server=target.url, parent=target.run_page(experiment_id, parent_id), stages=stages)
+
+
 def _parent(client: MlflowClient, experiment_id: str, pipeline_log: PipelineLog) -> str:
     """The workflow run's parent run, shared by all its jobs: found by tag, else created.
     Two jobs creating at once both keep the oldest and delete their own."""

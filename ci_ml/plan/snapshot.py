@@ -35,7 +35,7 @@ def read_side(
             index = git.ls_index(project.prefix)
             tree = _worktree_tree(project, index, changes.result())
         return _side(project, tree, git.head_sha(), WORKTREE, settings=settings)
-    sha = require_commit(git, ref, what="commit")
+    sha = require_commit(git, ref, what="--head" if label is None else "commit")
     tree = FileTree(project, git.ls_tree(sha, project.prefix), worktree=False)
     return _side(project, tree, sha, label or ref, settings=settings)
 

@@ -9,6 +9,7 @@ from ci_ml.report.data import (
     head_metrics,
     metrics_paths,
     param_changes,
+    recorded_runs,
     stage_rows,
     tally,
 )
@@ -20,7 +21,7 @@ from ci_ml.report.metrics import diff_metrics, flatten
 from ci_ml.report.metrics_files import read_metrics_files
 from ci_ml.report.plots.data import parse_plot_file
 from ci_ml.report.png import png_problem
-from ci_ml.report.render import PlotRef, Report, StageRow, render_report, verdict
+from ci_ml.report.render import PlotRef, Report, StageRow, check_name, render_report, verdict
 
 __all__ = [
     "RAN",
@@ -32,6 +33,7 @@ __all__ = [
     "ReportFormatError",
     "StageRow",
     "base_metrics",
+    "check_name",
     "diff_metrics",
     "draw_plots",
     "flatten",
@@ -42,6 +44,7 @@ __all__ = [
     "png_problem",
     "publish_to_s3",
     "read_metrics_files",
+    "recorded_runs",
     "render_report",
     "report_from_dict",
     "report_to_dict",

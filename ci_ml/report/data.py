@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ci_ml.cache import CacheHit, CacheStore
+from ci_ml.cache import CacheHit, CacheStore, RunFacts
 from ci_ml.errors import CiMlError
 from ci_ml.pipeline import Pipeline, Stage
-from ci_ml.plan import Plan, Project, Side, param_label, price_per_minute
+from ci_ml.plan import Plan, Project, Side, StagePlan, param_label, price_per_minute
 from ci_ml.report.ledger import Minutes
 from ci_ml.report.metrics import Scalar, flatten, parse_metrics_text
 from ci_ml.report.render import ParamChange, StageRow
@@ -100,8 +100,19 @@ def param_changes(base: Pipeline, head: Pipeline) -> list[ParamChange]:
     return changes
 
 
-def stage_rows(plan: Plan, run_summary: Mapping[str, Any] | None) -> list[StageRow]:
-    """Outcomes of the last run of this head, else what the plan says would happen."""
+def stage_rows(
+    plan: Plan,
+    run_summary: Mapping[str, Any] | None,
+    recorded: Mapping[str, RunFacts] | None = None,
+) -> list[StageRow]:
+    """Each stage's outcome: from this machine's last run of this head, else from the run
+    record of its head key in the cache (what the run jobs on other machines pushed), else
+    what the plan says would happen.
+
+    `recorded` maps a stage name to the run facts of the manifest under its head key (None:
+    no cache to ask). A record made at the head commit ran for this head; one made at another
+    commit was restored, and its compute time counts as saved.
+    """
     outcomes = {}
     if run_summary and run_summary.get("head", {}).get("sha") == plan.head_sha:
         outcomes = {s["name"]: s for s in run_summary.get("stages", [])}
@@ -111,10 +122,7 @@ def stage_rows(plan: Plan, run_summary: Mapping[str, Any] | None) -> list[StageR
         outcome = outcomes.get(stage_plan.name)
         gpu_stage = stage_plan.stage.settings.gpu
         if outcome is None:
-            status = "will run" if stage_plan.will_run else "unchanged"
-            rows.append(
-                StageRow(name=stage_plan.name, status=status, why=reasons, gpu_stage=gpu_stage)
-            )
+            rows.append(_planned_row(plan, stage_plan, reasons, recorded))
             continue
         rows.append(
             StageRow(
@@ -152,6 +160,52 @@ def tally(rows: Sequence[StageRow], costs: Mapping[str, float], statuses: Sequen
         cost += minutes * (price or 0.0)
         unpriced = unpriced or price is None
     return Minutes(gpu=gpu, cpu=cpu, cost_usd=cost, unpriced=unpriced)
+
+
+def _planned_row(
+    plan: Plan, stage_plan: StagePlan, reasons: str, recorded: Mapping[str, RunFacts] | None
+) -> StageRow:
+    name = stage_plan.name
+    gpu_stage = stage_plan.stage.settings.gpu
+    facts = recorded.get(name) if recorded is not None else None
+    if facts is not None and (stage_plan.will_run or stage_plan.affected):
+        ran_here = bool(plan.head_sha) and facts.commit == plan.head_sha
+        computed = f"computed at {facts.commit[:7]}" if facts.commit else "computed earlier"
+        return StageRow(
+            name=name,
+            status="ran" if ran_here else "restored",
+            why=reasons if ran_here else f"restored from cache ({computed})",
+            duration_s=facts.duration_s or None,
+            runner=facts.runner or None,
+            gpu=facts.gpu,
+            gpu_stage=gpu_stage,
+            labels=facts.labels,
+        )
+    if not stage_plan.will_run:
+        return StageRow(name=name, status="unchanged", why=reasons, gpu_stage=gpu_stage)
+    if recorded is None:
+        return StageRow(name=name, status="will run", why=reasons, gpu_stage=gpu_stage)
+    why = f"no cache entry for key {stage_plan.key[:12]}: its run job failed or has not run"
+    why = f"{reasons}; {why}" if reasons else why
+    return StageRow(name=name, status="not run", why=why, gpu_stage=gpu_stage)
+
+
+def recorded_runs(plan: Plan, store: CacheStore | None) -> dict[str, RunFacts] | None:
+    """Run facts of the manifest under each affected stage's head key (None without a cache)."""
+    if store is None:
+        return None
+    found = {}
+    for stage_plan in plan.stages:
+        if not (stage_plan.will_run or stage_plan.affected):
+            continue
+        try:
+            hit = store.get_manifest(stage_plan.key)
+        except CiMlError as e:
+            log.warning("run record of %s unreadable: %s", stage_plan.name, e)
+            continue
+        if hit is not None:
+            found[stage_plan.name] = hit.manifest.run
+    return found
 
 
 def _shown(value_json: str | None) -> str | None:

@@ -22,7 +22,7 @@ _MAX_ROWS = 5_000
 # What ci-ml itself writes; anything else in an artifact was made up by the PR's code.
 STAGE_STATUSES = (
     *("ran", "restored", "failed", "skipped", "will run", "unchanged"),
-    *("would run", "would restore", "frozen", "cached"),
+    *("would run", "would restore", "frozen", "cached", "not run"),
 )
 METRIC_VERDICTS = (
     *("improved", "regressed", "unchanged", "gate failed", "new", "removed", "changed", "-"),
@@ -35,6 +35,7 @@ def report_to_dict(report: Report) -> dict[str, object]:
     return {
         "format": REPORT_FORMAT,
         "pipeline": report.pipeline,
+        "pipeline_dir": report.pipeline_dir,
         "base_label": report.base_label,
         "base_sha": report.base_sha,
         "head_label": report.head_label,
@@ -62,6 +63,7 @@ def report_from_dict(doc: object) -> Report:
         raise ReportFormatError(f"unknown report format {d.get('format')!r}")
     return Report(
         pipeline=_str(d.get("pipeline"), "pipeline", limit=200),
+        pipeline_dir=_str(d.get("pipeline_dir", ""), "pipeline_dir", limit=500),
         base_label=_str(d.get("base_label"), "base_label", limit=200),
         base_sha=_opt_sha(d.get("base_sha"), "base_sha"),
         head_label=_str(d.get("head_label"), "head_label", limit=200),

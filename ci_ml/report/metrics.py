@@ -124,13 +124,38 @@ def diff_metrics(
     """Compare flattened metrics per file. `base`/`head` map a metrics file to its values."""
     files = sorted(set(base) | set(head))
     deltas = []
+    matched: set[str] = set()
     for file in files:
         before, after = base.get(file, {}), head.get(file, {})
         for key in sorted(set(before) | set(after)):
             name = key if len(files) == 1 else f"{file}:{key}"
+            matched.update(n for n in (name, key, f"{file}:{key}") if n in rules)
             rule = rules.get(name) or rules.get(key) or rules.get(f"{file}:{key}")
             deltas.append(_delta(name, before, after, key, rule))
+    # A gate on a metric that no metrics file has, on either side, guards nothing: say so.
+    for name in sorted(rules.keys() - matched):
+        rule = rules[name]
+        if rule.max_regression is not None:
+            absent = MetricDelta(
+                name=name,
+                base=None,
+                head=None,
+                has_base=False,
+                has_head=False,
+                change=None,
+                relative=None,
+                verdict="-",
+            )
+            deltas.append(_missing(absent, rule, "in no metrics file"))
     return deltas
+
+
+def _missing(delta: MetricDelta, rule: MetricRule, where: str) -> MetricDelta:
+    """A gated metric that head lacks: its gate fails, unless `on-missing: warn`."""
+    text = f"{delta.name} is missing ({where}) and has a gate"
+    if rule.on_missing == "warn":
+        return replace(delta, verdict="missing", gate="")
+    return replace(delta, verdict="gate failed", gate=f"{text}; produce it or set on-missing: warn")
 
 
 def _delta(
@@ -154,6 +179,8 @@ def _delta(
     if not delta.has_base:
         return replace(delta, verdict="new")
     if not delta.has_head:
+        if rule is not None and rule.max_regression is not None:
+            return _missing(delta, rule, "not in head's metrics")
         return replace(delta, verdict="removed")
     if not (isinstance(old, int | float) and isinstance(new, int | float)):
         return replace(delta, verdict="unchanged" if old == new else "changed")

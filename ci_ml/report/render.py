@@ -65,6 +65,7 @@ class Report:
     ledger: Ledger | None = None
     run_url: str | None = None
     mlflow_url: str | None = None  # the pipeline's parent run page
+    pipeline_dir: str = ""  # the pipeline's directory in the repository; "" at its root
     full_report_hint: str = "the job summary or the `ci-ml-report` artifact"
 
 
@@ -74,13 +75,25 @@ class Verdict:
     text: str
 
 
+def check_name(report: Report) -> str:
+    """ "ci-ml" for a repository's one pipeline; "ci-ml: DIR" for each of several (a pipeline
+    in a subdirectory), so branch protection can require each by name."""
+    return f"ci-ml: {report.pipeline_dir}" if report.pipeline_dir else "ci-ml"
+
+
 def verdict(report: Report) -> Verdict:
     failed = [d for d in report.metrics if d.verdict == "gate failed"]
     if failed:
         return Verdict("failed", "; ".join(d.gate for d in failed))
     if report.metrics and not any(d.has_base for d in report.metrics):
         return Verdict("no-base", "no base metrics to compare with")
+    if not any(rule.max_regression is not None for rule in report.rules.values()):
+        # Nothing was checked: not a pass to show as green (metrics-config sets gates).
+        return Verdict("passed", NO_GATES)
     return Verdict("passed", "all metric gates passed")
+
+
+NO_GATES = "no gates configured"
 
 
 def render_report(report: Report, *, limit: int = COMMENT_LIMIT - SAFETY_MARGIN) -> str:
@@ -129,6 +142,8 @@ def _render(report: Report, level: int, omitted: Sequence[str]) -> str:
 def _verdict_line(report: Report) -> str:
     result = verdict(report)
     icon = {"passed": "✅", "failed": "❌", "no-base": "⚪"}[result.state]
+    if result.text == NO_GATES:
+        icon = "⚪"
     title = "Metric gate failed" if result.state == "failed" else result.text.capitalize()
     head = f"{icon} **{title}**"
     if result.state == "failed":
@@ -136,6 +151,7 @@ def _verdict_line(report: Report) -> str:
     ran = [s for s in report.stages if s.status == "ran"]
     restored = [s for s in report.stages if s.status == "restored"]
     failed = [s for s in report.stages if s.status == "failed"]
+    missing = [s for s in report.stages if s.status == "not run"]
     counts = (
         f"{len(ran)} stage{'s' if len(ran) != 1 else ''} ran, {len(restored)} restored from cache"
     )
@@ -144,11 +160,15 @@ def _verdict_line(report: Report) -> str:
         counts += f" (≈ {_duration(saved)} of compute saved)"
     if failed:
         counts += f", **{len(failed)} failed**"
+    if missing:
+        counts += f", **{len(missing)} not run**"
     return f"{head}  \n{counts}."
 
 
 def _stage_section(report: Report, level: int) -> str:
     rows = list(report.stages)
+    if rows and all(s.status in ("unchanged", "current") and not s.run_url for s in rows):
+        return "### Stages\n\nNothing to run: this change affects no stage of the pipeline."
     if level >= 2:
         rows = [s for s in rows if s.status not in ("unchanged", "current", "cached")]
     cut = len(rows) - 50 if level >= 5 and len(rows) > 50 else 0
@@ -162,7 +182,7 @@ def _stage_section(report: Report, level: int) -> str:
                 f"[{md.code(s.name)}]({_url(s.run_url)})" if s.run_url else md.code(s.name),
                 _status(s.status),
                 md.text(s.why) or "-",
-                _duration(s.duration_s) if s.duration_s else "-",
+                _duration_cell(s),
                 md.text(_runner(s)) or "-",
             ]
             for s in rows
@@ -291,9 +311,19 @@ def _status(status: str) -> str:
         "ran": "▶️ ran",
         "restored": "♻️ restored",
         "failed": "❌ failed",
+        "not run": "⚠️ not run",
         "skipped": "⏭️ skipped",
     }
     return icons.get(status, status)
+
+
+def _duration_cell(stage: StageRow) -> str:
+    if not stage.duration_s:
+        return "-"
+    if stage.status == "restored" and _duration(stage.duration_s) != "-":
+        # Computed earlier, elsewhere: that time was saved, not spent in this run.
+        return f"{_duration(stage.duration_s)} saved"
+    return _duration(stage.duration_s)
 
 
 def _metric_verdict(verdict_text: str) -> str:
@@ -301,6 +331,7 @@ def _metric_verdict(verdict_text: str) -> str:
         "improved": "🟢 improved",
         "regressed": "🟠 regressed",
         "gate failed": "❌ gate failed",
+        "missing": "⚠️ missing",
     }
     return icons.get(verdict_text, verdict_text)
 

@@ -121,7 +121,7 @@ def test_creates_then_updates_one_comment_with_working_images(
     assert image.content == (tmp_path / "report/plots/loss.png").read_bytes()
     conclusions = [run["conclusion"] for run in pr.check_runs.values()]
     assert conclusions == ["success", "success"]
-    assert all(run["name"] == "ci-ml: demo" for run in pr.check_runs.values())
+    assert all(run["name"] == "ci-ml" for run in pr.check_runs.values())
 
 
 def test_a_run_for_an_older_commit_does_not_overwrite(pr: GitHubServer, tmp_path: Path) -> None:
@@ -163,7 +163,7 @@ def test_falls_back_to_a_commit_status_without_checks_permission(
     pr.token_permissions["no-checks"] = {**pr.token_permissions[pr.token], "checks": "read"}
     assert comment(pr, tmp_path, token="no-checks")[0] == 0
     assert pr.check_runs == {}
-    assert [(s["state"], s["context"]) for s in pr.statuses] == [("success", "ci-ml: demo")]
+    assert [(s["state"], s["context"]) for s in pr.statuses] == [("success", "ci-ml")]
 
 
 def test_gate_failure_fails_the_check(pr: GitHubServer, tmp_path: Path) -> None:
@@ -362,3 +362,11 @@ def test_another_bots_marker_is_not_ours(pr: GitHubServer, tmp_path: Path) -> No
     assert next(c.body for c in pr.comments_on(7) if c.user == "evil-app[bot]").endswith(
         "nothing to see"
     )
+
+
+def test_the_check_of_a_pipeline_in_a_subdirectory_is_named_after_it(
+    pr: GitHubServer, tmp_path: Path
+) -> None:
+    write_report(tmp_path / "report", pipeline="vision", pipeline_dir="models/vision")
+    assert comment(pr, tmp_path)[0] == 0
+    assert [run["name"] for run in pr.check_runs.values()] == ["ci-ml: models/vision"]

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import itertools
 import subprocess
 import sys
 from pathlib import Path
@@ -7,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ci_ml.commands.init import read_template
+from ci_ml.commands.init import read_template, starter_config
 from tests.helpers.gitrepo import GitRepo, plan_json, run_cli
 
 REF = "octo/ci-ml@" + "a" * 40
@@ -39,13 +40,103 @@ def test_init_writes_pinned_workflows_and_settings(git_repo: GitRepo) -> None:
     assert run_cli("plan", "--base", "HEAD", cwd=git_repo.path / "ml")[0] == 0
 
 
-def test_init_refuses_to_overwrite_without_force(git_repo: GitRepo) -> None:
-    git_repo.write({"dvc.yaml": "stages: {}\n", "ci-ml.yaml": "runner: [x]\n"}, commit="base")
+def test_init_keeps_an_existing_ci_ml_yaml_and_writes_the_workflows(git_repo: GitRepo) -> None:
+    settings = "stages:\n  train:\n    gpu: true\n"
+    git_repo.write({"dvc.yaml": "stages: {}\n", "ci-ml.yaml": settings}, commit="base")
+    code, out, err = run_cli("init", "--action-ref", REF, cwd=git_repo.path)
+    assert code == 0, err
+    assert "kept ci-ml.yaml" in out
+    assert (git_repo.path / "ci-ml.yaml").read_text() == settings
+    assert (git_repo.path / ".github/workflows/ci-ml-pr.yml").is_file()
+    # --force is about the workflows; the settings are still kept.
+    assert run_cli("init", "--action-ref", REF, "--force", cwd=git_repo.path)[0] == 0
+    assert (git_repo.path / "ci-ml.yaml").read_text() == settings
+
+
+def test_init_refuses_to_overwrite_workflows_without_force(git_repo: GitRepo) -> None:
+    git_repo.write({"dvc.yaml": "stages: {}\n"}, commit="base")
+    assert run_cli("init", "--action-ref", REF, cwd=git_repo.path)[0] == 0
     code, _out, err = run_cli("init", "--action-ref", REF, cwd=git_repo.path)
     assert code == 2
-    assert "ci-ml.yaml already exist(s); pass --force to overwrite." in err
-    assert (git_repo.path / "ci-ml.yaml").read_text() == "runner: [x]\n"
-    assert run_cli("init", "--action-ref", REF, "--force", cwd=git_repo.path)[0] == 0
+    assert ".github/workflows/ci-ml-pr.yml" in err
+    assert "pass --force to overwrite." in err
+
+
+def test_starter_config_is_valid_yaml_whichever_example_lines_are_uncommented(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "dvc.yaml").write_text("stages: {}\n")
+    lines = starter_config(tmp_path, ["self-hosted", "gpu"], "").splitlines()
+    examples = [n for n, line in enumerate(lines) if line.startswith("  # ")]
+    assert len(examples) == 4
+    for chosen in itertools.chain.from_iterable(
+        itertools.combinations(examples, k) for k in range(len(examples) + 1)
+    ):
+        text = "\n".join(
+            line.replace("# ", "", 1) if n in chosen else line for n, line in enumerate(lines)
+        )
+        assert isinstance(yaml.safe_load(text), dict), text
+
+
+@pytest.mark.parametrize("uncomment", [(), ("train",), ("gates",), ("train", "gates")])
+def test_starter_config_examples_are_valid_settings_once_uncommented(
+    git_repo: GitRepo, uncomment: tuple[str, ...]
+) -> None:
+    git_repo.write(
+        {"dvc.yaml": "stages:\n  train:\n    cmd: echo\n", "params.yaml": "x: 1\n"},
+        commit="base",
+    )
+    assert run_cli("init", "--action-ref", REF, cwd=git_repo.path)[0] == 0
+    config = git_repo.path / "ci-ml.yaml"
+    prefixes = {"train": ("  # train:", "  #   gpu:"), "gates": ("  # accuracy:", "  # loss:")}
+    chosen = [p for name in uncomment for p in prefixes[name]]
+    config.write_text(
+        "".join(
+            line.replace("# ", "", 1) if line.startswith(tuple(chosen)) else line
+            for line in config.read_text().splitlines(keepends=True)
+        )
+    )
+    code, _out, err = run_cli("plan", "--base", "HEAD", cwd=git_repo.path)
+    assert code == 0, err
+
+
+@pytest.mark.parametrize(
+    ("files", "expected"),
+    [
+        ({"requirements.txt": "numpy\n"}, "          requirements: requirements.txt\n"),
+        (
+            {"pyproject.toml": '[project]\nname = "p"\nversion = "0"\n'},
+            "          setup: python -m pip install .\n",
+        ),
+        (
+            {"environment.yml": "dependencies: [numpy]\n"},
+            "          setup: conda env update --name base --file environment.yml\n",
+        ),
+        ({"pyproject.toml": "[tool.ruff]\n"}, None),
+    ],
+)
+def test_init_installs_the_pipeline_dependencies_in_every_job_that_runs_stages(
+    git_repo: GitRepo, files: dict[str, str], expected: str | None
+) -> None:
+    git_repo.write({"dvc.yaml": "stages: {}\n", **files}, commit="base")
+    assert run_cli("init", "--action-ref", REF, cwd=git_repo.path)[0] == 0
+    workflows = git_repo.path / ".github/workflows"
+    for name in ("pr", "main", "retrain"):
+        text = (workflows / f"ci-ml-{name}.yml").read_text()
+        if expected is None:
+            assert "requirements:" not in text
+            assert "setup:" not in text
+        else:
+            assert f"          command: run\n{expected}" in text, name
+            assert text.count(expected) == 1
+    assert "command: run" not in (workflows / "ci-ml-comment.yml").read_text()
+
+
+def test_init_finds_requirements_of_a_pipeline_in_a_subdirectory(git_repo: GitRepo) -> None:
+    git_repo.write({"ml/dvc.yaml": "stages: {}\n", "ml/requirements.txt": "x\n"}, commit="b")
+    assert run_cli("init", "--action-ref", REF, cwd=git_repo.path / "ml")[0] == 0
+    text = (git_repo.path / ".github/workflows/ci-ml-main.yml").read_text()
+    assert "          requirements: ml/requirements.txt\n" in text
 
 
 def test_init_without_dvc_writes_a_pipeline_in_ci_ml_yaml(git_repo: GitRepo) -> None:
@@ -62,7 +153,7 @@ def test_action_ref_must_be_pinned(git_repo: GitRepo) -> None:
 
 
 def test_written_workflows_pass_the_linters(git_repo: GitRepo) -> None:
-    git_repo.write({"dvc.yaml": "stages: {}\n"}, commit="base")
+    git_repo.write({"dvc.yaml": "stages: {}\n", "requirements.txt": "numpy\n"}, commit="base")
     assert run_cli("init", "--action-ref", REF, cwd=git_repo.path)[0] == 0
     bindir = Path(sys.executable).parent
     files = sorted(str(p) for p in (git_repo.path / ".github/workflows").glob("*.yml"))
@@ -101,8 +192,8 @@ def test_init_gpu_runner_writes_separate_pr_and_main_labels_and_links_the_docs(
     assert main_labels.split(", ")[-1] in lint["self-hosted-runner"]["labels"]
     # What the PR workflow's plan routes a GPU stage to.
     written = (git_repo.path / "ci-ml.yaml").read_text()
-    assert "stages: {}\n" in written
-    gpu = written.replace("stages: {}\n", "stages:\n  train:\n    gpu: true\n")
+    assert "stages:\n  # train:\n  #   gpu: true\n" in written
+    gpu = written.replace("  # train:\n  #   gpu: true\n", "  train:\n    gpu: true\n")
     git_repo.write({"ci-ml.yaml": gpu}, commit="gpu")
     git_repo.write({"dvc.yaml": "stages:\n  train:\n    cmd: echo 2\n"}, commit="change")
     env = {"CI_ML_GPU_RUNNER": pr["env"]["CI_ML_GPU_RUNNER"]}

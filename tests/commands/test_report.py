@@ -35,8 +35,8 @@ def pr(repo: GitRepo, acc: float, loss: float) -> None:
     repo.write({"params.yaml": f"acc: {acc}\nloss: {loss}\n"}, commit="pr")
 
 
-def report_json(path: Path, *args: str) -> tuple[int, dict[str, str], str]:
-    code, out, err = run_cli("report", "--json", "--base", "main", *args, cwd=path)
+def report_json(path: Path, *args: str, base: str = "main") -> tuple[int, dict[str, str], str]:
+    code, out, err = run_cli("report", "--json", "--base", base, *args, cwd=path)
     return code, json.loads(out) if out.strip() else {}, err
 
 
@@ -126,3 +126,71 @@ def test_diff_table_in_the_terminal(git_repo: GitRepo) -> None:
         "acc       0.5     0.6     +0.1      improved",
         "loss      1       0.9     -0.1      improved",
     ]
+
+
+def stage_row(body: str, name: str) -> list[str]:
+    line = next(line for line in body.splitlines() if line.startswith(f"| `{name}`"))
+    return [cell.strip() for cell in line.strip("|").split("|")]
+
+
+def test_report_on_another_machine_reads_the_run_records_in_the_cache(
+    git_repo: GitRepo, tmp_path: Path
+) -> None:
+    repo = make_repo(git_repo)
+    cache = str(tmp_path / "cache")
+    assert run_cli("run", "--all", "--cache", cache, cwd=repo.path)[0] == 0
+    pr(repo, 0.95, 0.2)
+    env = {"RUNNER_NAME": "gpu-runner-7"}
+    assert run_cli("run", "--base", "main", "--cache", cache, cwd=repo.path, env=env)[0] == 0
+    # The report job: its own clone of the same commit, no .ci-ml/ from the run job.
+    other = tmp_path / "report-job"
+    subprocess.run(["git", "clone", "-q", "-b", "pr", str(repo.path), str(other)], check=True)
+    assert run_cli("pull", "--cache", cache, cwd=other)[0] == 0
+    code, doc, err = report_json(other, "--cache", cache, base="origin/main")
+    assert code == 0, err
+    body = Path(doc["report"]).read_text()
+    assert "1 stage ran, 0 restored from cache." in body
+    status, why, _duration, runner = stage_row(body, "train")[1:]
+    assert (status, why, runner) == (
+        "▶️ ran",
+        "param acc changed: 0.9 -&gt; 0.95; param loss changed: 0.3 -&gt; 0.2",
+        "gpu-runner-7",
+    )
+    assert "| `acc`    | 0.9    | 0.95   |" in body
+
+
+def test_report_shows_a_stage_restored_from_another_commit_as_saved(
+    git_repo: GitRepo, tmp_path: Path
+) -> None:
+    repo = make_repo(git_repo)
+    cache = str(tmp_path / "cache")
+    assert run_cli("run", "--all", "--cache", cache, cwd=repo.path)[0] == 0
+    pr(repo, 0.95, 0.2)
+    assert run_cli("run", "--base", "main", "--cache", cache, cwd=repo.path)[0] == 0
+    computed_at = repo.git("rev-parse", "HEAD").strip()[:7]
+    # Another branch with the same params: its key is in the cache, computed at `pr`.
+    repo.git("checkout", "-q", "-b", "again", "main")
+    repo.write({"params.yaml": "acc: 0.95\nloss: 0.2\n"}, commit="same params")
+    other = tmp_path / "report-job"
+    subprocess.run(["git", "clone", "-q", "-b", "again", str(repo.path), str(other)], check=True)
+    code, doc, err = report_json(other, "--cache", cache, "--no-plots", base="origin/main")
+    assert code == 0, err
+    body = Path(doc["report"]).read_text()
+    assert "0 stages ran, 1 restored from cache (≈ " in body
+    status, why, duration = stage_row(body, "train")[1:4]
+    assert (status, why) == ("♻️ restored", f"restored from cache (computed at {computed_at})")
+    assert duration.endswith(" saved")
+
+
+def test_report_says_when_a_planned_stage_never_reached_the_cache(
+    git_repo: GitRepo, tmp_path: Path
+) -> None:
+    repo = make_repo(git_repo)
+    cache = str(tmp_path / "cache")
+    assert run_cli("run", "--all", "--cache", cache, cwd=repo.path)[0] == 0
+    pr(repo, 0.95, 0.2)
+    code, doc, err = report_json(repo.path, "--cache", cache, "--no-plots")
+    assert code == 0, err
+    body = Path(doc["report"]).read_text()
+    assert stage_row(body, "train")[1] == "⚠️ not run"
+    assert "0 stages ran, 0 restored from cache, **1 not run**." in body

@@ -165,7 +165,7 @@ def test_pull_request_and_retrain_through_the_action(
     assert "`train.hidden_size` | `64`   | `128`" in body
     assert f"{github_server.server_url}/owner/repo/raw/" in body
     [check] = github_server.check_runs.values()
-    assert (check["name"], check["conclusion"]) == ("ci-ml: pr", "success")
+    assert (check["name"], check["conclusion"]) == ("ci-ml", "success")
     # A re-run of the workflow updates the same comment in place.
     step(
         {"command": "comment"},

@@ -26,7 +26,9 @@ def normalize(report: str) -> str:
     """Replace what differs between machines and runs: durations and runner names."""
     report = re.sub(r"\d+(\.\d+)? s\b", "<t>", report)
     report = re.sub(r"\d+ min <t>", "<t>", report)
-    report = re.sub(r"(\| <t>\s+\| )[^|]*?(\s*\|)$", r"\1<runner>\2", report, flags=re.MULTILINE)
+    report = re.sub(
+        r"(\| <t>(?: saved)?\s+\| )[^|]*?(\s*\|)$", r"\1<runner>\2", report, flags=re.MULTILINE
+    )
     # The cost ledger's minutes and dollars follow the durations.
     report = re.sub(
         r"^(\| (?:ran|restored \(saved\)|estimate for what ran) \|).*$",

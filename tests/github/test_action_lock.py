@@ -13,7 +13,7 @@ LOCK = ROOT / "ci_ml" / "action-requirements.txt"
 
 
 def _name(requirement: str) -> str:
-    return re.split(r"[<>=!~;\[ ]", requirement, maxsplit=1)[0].lower().replace("_", "-")
+    return re.sub(r"[-_.]+", "-", re.split(r"[<>=!~;\[ ]", requirement, maxsplit=1)[0].lower())
 
 
 def _pins() -> dict[str, str]:

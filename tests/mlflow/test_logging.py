@@ -232,3 +232,31 @@ def test_more_than_a_thousand_metrics_arrive_in_several_batches(
     _parents, children = split(mlflow_server.runs(experiment))
     logged = {k: v for k, v in children["many"]["metrics"].items() if k != "ci_ml.duration_s"}
     assert logged == {k: float(v) for k, v in metrics.items()}
+
+
+def test_report_on_its_own_machine_links_the_runs_the_run_jobs_logged(
+    repo: GitRepo, mlflow_server: MlflowServer, tmp_path: Path
+) -> None:
+    cache = str(tmp_path / "cache")
+    experiment = f"report-{uuid.uuid4().hex[:8]}"
+    env = actions_env(mlflow_server.url, experiment, run_id="91")
+    for job, stages in (("a", ["prepare"]), ("b", ["train"])):
+        clone = tmp_path / job
+        subprocess.run(["git", "clone", "-q", str(repo.path), str(clone)], check=True)
+        code, _doc, err = run(clone, "--cache", cache, *stages, env=env)
+        assert code == 0, err
+    parents, children = split(mlflow_server.runs(experiment))
+    # The report job: a fresh clone, no .ci-ml/mlflow.json from the run jobs.
+    report_job = tmp_path / "report"
+    subprocess.run(["git", "clone", "-q", str(repo.path), str(report_job)], check=True)
+    out = tmp_path / "out"
+    code, _out, err = run_cli(
+        "report", "--base", "HEAD", "--cache", cache, "--no-plots", "--out", str(out),
+        cwd=report_job, env=env,
+    )  # fmt: skip
+    assert code == 0, err
+    body = (out / "report.md").read_text()
+    assert f"/runs/{parents[0]['info']['run_id']})" in body
+    for name, child in children.items():
+        assert f"[`{name}`]({mlflow_server.url}/#/experiments/" in body
+        assert f"/runs/{child['info']['run_id']})" in body

@@ -104,3 +104,46 @@ def test_several_files_prefix_the_metric_name() -> None:
         {"a.json": {"x": 1}, "b.json": {"x": 1}}, {"a.json": {"x": 2}, "b.json": {"x": 1}}, {}
     )
     assert [d.name for d in deltas] == ["a.json:x", "b.json:x"]
+
+
+GATE = MetricRule(max_regression=0.01)
+WARN = MetricRule(max_regression=0.01, on_missing="warn")
+
+
+@pytest.mark.parametrize(
+    ("base", "head", "rules", "expected"),
+    [
+        # Gated, on base but not on head: the gate fails.
+        (
+            {"acc": 0.9},
+            {},
+            {"acc": GATE},
+            [("acc", "gate failed", "acc is missing (not in head's metrics) and has a gate; "
+              "produce it or set on-missing: warn")],
+        ),
+        # Gated, in no metrics file at all: the gate fails too.
+        (
+            {"loss": 0.3},
+            {"loss": 0.2},
+            {"acc": GATE},
+            [
+                ("loss", "improved", ""),
+                ("acc", "gate failed", "acc is missing (in no metrics file) and has a gate; "
+                 "produce it or set on-missing: warn"),
+            ],
+        ),
+        # on-missing: warn keeps it visible without failing.
+        ({"acc": 0.9}, {}, {"acc": WARN}, [("acc", "missing", "")]),
+        ({}, {}, {"acc": WARN}, [("acc", "missing", "")]),
+        # Not gated: a missing metric is only "removed".
+        ({"acc": 0.9}, {}, {"acc": MetricRule(better="higher")}, [("acc", "removed", "")]),
+    ],
+)  # fmt: skip
+def test_a_gated_metric_that_is_missing_fails_its_gate(
+    base: dict[str, float],
+    head: dict[str, float],
+    rules: dict[str, MetricRule],
+    expected: list[tuple[str, str, str]],
+) -> None:
+    deltas = diff_metrics({"m.json": base} if base else {}, {"m.json": head} if head else {}, rules)
+    assert [(d.name, d.verdict, d.gate) for d in deltas] == expected

@@ -40,7 +40,7 @@ def report(**changes: object) -> Report:
 
 
 def test_verdict_line_counts_stages_and_saved_time() -> None:
-    body = render_report(report())
+    body = render_report(report(rules={"acc": MetricRule(max_regression=0.1)}))
     assert (
         "✅ **All metric gates passed**  \n1 stage ran, 1 restored from cache (≈ 1 min 30 s of compute saved)."
         in body
@@ -210,3 +210,34 @@ def test_waiting_gpu_jobs_say_why_and_how_to_approve_escaped() -> None:
     assert "<img" not in body
     assert "@octocat" not in body
     assert "To run them, a maintainer adds the label \\`ci-ml:run-gpu\\`" in body
+
+
+def test_restored_stage_shows_its_compute_time_as_saved() -> None:
+    body = render_report(report())
+    assert "| `train`   | ▶️ ran      | param lr changed: 0.1 -&gt; 0.2 | 12.5 s   " in body
+    assert "| `prepare` | ♻️ restored | restored from cache             | 1 min 30 s saved |" in body
+
+
+def test_no_gates_configured_is_not_a_green_pass() -> None:
+    body = render_report(report())
+    assert verdict(report()).text == "no gates configured"
+    assert "⚪ **No gates configured**  \n" in body
+    assert "✅" not in body
+
+
+def test_a_gated_metric_missing_on_head_fails_the_verdict() -> None:
+    rules = {"acc": MetricRule(max_regression=0.01)}
+    deltas = diff_metrics({"m.json": {"acc": 0.9}}, {"m.json": {"loss": 0.1}}, rules)
+    r = report(metrics=tuple(deltas), rules=rules)
+    assert verdict(r).state == "failed"
+    assert "❌ **Metric gate failed**: acc is missing (not in head's metrics)" in render_report(r)
+
+
+def test_a_change_that_affects_no_stage_says_nothing_ran() -> None:
+    stages = (
+        StageRow(name="train", status="unchanged"),
+        StageRow(name="prepare", status="current"),
+    )
+    body = render_report(report(stages=stages))
+    assert "### Stages\n\nNothing to run: this change affects no stage of the pipeline.\n" in body
+    assert "| `train`" not in body

@@ -10,9 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
-from tests.helpers.act import CI_ML_ACTION, ActFailed, ActResult, ActRunner, host_python
+from tests.helpers.act import CI_ML_ACTION, ActResult, ActRunner, host_python
 from tests.helpers.gitrepo import GitRepo, run_cli
 from tests.helpers.moto_server import S3Bucket
 
@@ -22,8 +20,8 @@ STAGES = ("prepare", "featurize", "train", "evaluate")
 
 def make_origin(path: Path) -> tuple[GitRepo, str]:
     """The get-started pipeline, then `ci-ml init` in a second commit, as a user would add
-    ci-ml to a DVC project. init also writes a starter ci-ml.yaml; the example's own one
-    (train has `gpu: true`) is what the project keeps."""
+    ci-ml to a DVC project. init keeps the example's own ci-ml.yaml (train has `gpu: true`)
+    and finds its requirements.txt."""
     origin = GitRepo.init(path)
     shutil.copytree(
         EXAMPLE,
@@ -32,15 +30,31 @@ def make_origin(path: Path) -> tuple[GitRepo, str]:
         ignore=shutil.ignore_patterns(".ci-ml", "data", "models", "reports", "__pycache__"),
     )
     base = origin.commit("get-started pipeline")
-    code, _, err = run_cli("init", "--action-ref", CI_ML_ACTION, "--force", cwd=origin.path)
+    code, _, err = run_cli("init", "--action-ref", CI_ML_ACTION, cwd=origin.path)
     assert code == 0, err
-    shutil.copy2(EXAMPLE / "ci-ml.yaml", origin.path / "ci-ml.yaml")
+    assert (origin.path / "ci-ml.yaml").read_bytes() == (EXAMPLE / "ci-ml.yaml").read_bytes()
+    main = (origin.path / ".github/workflows/ci-ml-main.yml").read_text(encoding="utf-8")
+    assert "          requirements: requirements.txt\n" in main
     origin.commit("ci-ml init")
     return origin, base
 
 
+def fake_gpu(directory: Path) -> Path:
+    """An `nvidia-smi` that names a GPU: act maps the GPU labels to this host, which has none."""
+    directory.mkdir(parents=True, exist_ok=True)
+    tool = directory / "nvidia-smi"
+    tool.write_text("#!/bin/sh\necho 'NVIDIA Test GPU'\n", encoding="utf-8")
+    tool.chmod(0o755)
+    return directory
+
+
 def run_main_workflow(
-    act_runner: ActRunner, origin: GitRepo, bucket: S3Bucket, *, before: str
+    act_runner: ActRunner,
+    origin: GitRepo,
+    bucket: S3Bucket,
+    *,
+    before: str,
+    gpu_tools: Path | None = None,
 ) -> ActResult:
     # The plan job asks setup-python for 3.12; the tool cache offers this host's Python.
     interpreter, _ = host_python()
@@ -49,6 +63,8 @@ def run_main_workflow(
     # requirements installed, which is what this environment is. AWS_*: the runner's
     # credentials and moto's endpoint (no role ARN variable, so configure-aws-credentials skips).
     path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
+    if gpu_tools is not None:
+        path = f"{gpu_tools}{os.pathsep}{path}"
     aws = {k: v for k, v in os.environ.items() if k.startswith("AWS_")}
     return act_runner.run(
         origin.path / ".github" / "workflows" / "ci-ml-main.yml",
@@ -116,19 +132,19 @@ def test_push_to_main_restores_cached_stages_and_runs_the_changed_one(
     assert not manifests(s3_bucket, "untrusted")
 
 
-@pytest.mark.xfail(
-    raises=ActFailed,
-    strict=True,
-    reason="main.yml routes the run job by what changed since github.event.before, but "
-    "`run --all` runs every stage the cache lacks: with an empty cache, train (gpu: true) "
-    "lands on ubuntu-latest and fails (tests/e2e/workflows/NEEDED_CHANGES.md, 1)",
-)
 def test_first_push_after_init_fills_the_trusted_cache(
     tmp_path: Path, act_runner: ActRunner, s3_bucket: S3Bucket
 ) -> None:
     origin, base = make_origin(tmp_path / "origin")
 
-    run_main_workflow(act_runner, origin, s3_bucket, before=base)
+    result = run_main_workflow(
+        act_runner, origin, s3_bucket, before=base, gpu_tools=fake_gpu(tmp_path / "gpu")
+    )
 
+    # Nothing changed since `base` but the cache is empty: every stage runs, train on the GPU.
+    plan = result.job_lines("plan")
+    assert '  ⚙  ::set-output:: runs-on=["self-hosted", "linux", "gpu"]' in plan
+    assert '  ⚙  ::set-output:: stages=["prepare", "featurize", "train", "evaluate"]' in plan
+    assert "NVIDIA Test GPU" in "\n".join(result.job_lines("run"))
     assert len(manifests(s3_bucket, "trusted")) == 4
     assert not manifests(s3_bucket, "untrusted")
