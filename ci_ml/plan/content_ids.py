@@ -12,13 +12,12 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from ci_ml.errors import PipelineError
 from ci_ml.pipeline import Graph, IgnoreRules, Pipeline
 from ci_ml.plan.keys import combine_ids, file_digest
 from ci_ml.plan.project import FileTree, Project
 from ci_ml.state import STATE_DIR, DigestCache
+from ci_ml.yaml_load import load_yaml_text
 
 MISSING = "missing"
 
@@ -193,9 +192,9 @@ def _load_lock(path: str, text: str | None) -> dict[str, Any]:
     if text is None:
         return {}
     try:
-        doc = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        raise PipelineError(f"{path}: invalid YAML ({e}). Regenerate it with `dvc commit`.") from e
+        doc = load_yaml_text(path, text)
+    except PipelineError as e:
+        raise PipelineError(f"{e} Regenerate it with `dvc commit`.") from e
     stages = doc.get("stages") if isinstance(doc, dict) else None
     return stages if isinstance(stages, dict) else {}
 
@@ -209,9 +208,8 @@ def _recorded_hash(out: dict[str, Any]) -> str | None:
 
 def _pointer_hash(path: str, text: str) -> str:
     try:
-        doc = yaml.safe_load(text)
-        out = doc["outs"][0]
-    except (yaml.YAMLError, KeyError, IndexError, TypeError) as e:
+        out = load_yaml_text(path, text)["outs"][0]
+    except (PipelineError, KeyError, IndexError, TypeError) as e:
         raise PipelineError(
             f"{path}: not a valid DVC pointer file (expected `outs: [{{md5: ..., path: ...}}]`). "
             "Regenerate it with `dvc add`."

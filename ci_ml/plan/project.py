@@ -10,8 +10,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from ci_ml.config import CONFIG_FILE, OPTIONS, Settings, resolve
 from ci_ml.errors import ConfigError, UserError
 from ci_ml.git import Git
@@ -125,6 +123,8 @@ def load_settings(project: Project, env: Mapping[str, str], args: Any) -> Settin
 
 
 def load_yaml(text: str, source: str) -> Any:
+    import yaml  # here, not at the top: a plan without ci-ml.yaml reads no YAML through PyYAML
+
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError as e:
