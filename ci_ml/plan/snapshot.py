@@ -5,6 +5,7 @@ git objects, no checkout) or in the working tree (content ids: content_ids.py).
 from __future__ import annotations
 
 import posixpath
+import re
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -58,11 +59,20 @@ def read_worktree_and_base(
             else:
                 index[path] = oid
     documents: dict[tuple[str, str], Any] = {}  # a dvc.yaml unchanged by the PR is read once
+    memo: dict[Any, Any] = {}  # and so are a dvc.lock and a directory's files
     head = _side(
-        project, head_tree, git.head_sha(), WORKTREE, settings=settings, documents=documents
+        project,
+        head_tree,
+        git.head_sha(),
+        WORKTREE,
+        settings=settings,
+        documents=documents,
+        memo=memo,
     )
     base_tree = FileTree(project, index, worktree=False)
-    base = _side(project, base_tree, base_sha, base_label, settings=None, documents=documents)
+    base = _side(
+        project, base_tree, base_sha, base_label, settings=None, documents=documents, memo=memo
+    )
     return head, base
 
 
@@ -74,12 +84,13 @@ def _side(
     *,
     settings: Settings | None,
     documents: dict[tuple[str, str], Any] | None = None,
+    memo: dict[Any, Any] | None = None,
 ) -> Side:
     pipeline, ignore = _parse(project, tree, label, {} if documents is None else documents)
     if settings is not None:
         pipeline = apply_settings(pipeline, settings)
     graph = build_graph(pipeline)
-    dep_ids = dep_content_ids(project, tree, pipeline, graph, ignore=ignore)
+    dep_ids = dep_content_ids(project, tree, pipeline, graph, ignore=ignore, memo=memo)
     return Side(ref=label, sha=sha, pipeline=pipeline, dep_ids=dep_ids, graph=graph)
 
 
@@ -134,10 +145,13 @@ def _parse(
 
 
 def _named(paths: Iterable[str], names: tuple[str, ...]) -> dict[str, list[str]]:
-    """The paths whose file name is one of `names`, by name (one pass over the listing)."""
-    suffixes = tuple("/" + name for name in names)
+    """The paths whose file name is one of `names`, by name. One regex search over all paths
+    joined by NUL finds the few candidates: no Python work per path."""
     found: dict[str, list[str]] = {name: [] for name in names}
-    for path in paths:
-        if path.endswith(suffixes) or path in found:
-            found[posixpath.basename(path)].append(path)
+    blob = "\0" + "\0".join(paths) + "\0"
+    pattern = re.compile("(?:" + "|".join(re.escape(name) for name in names) + ")(?=\0)")
+    for match in pattern.finditer(blob):
+        start = match.start()
+        if blob[start - 1] in "/\0":  # the whole file name, not the end of a longer one
+            found[match.group()].append(blob[blob.rfind("\0", 0, start) + 1 : match.end()])
     return found
