@@ -277,12 +277,19 @@ def check_dvc(stdout: Path, spec: gen.RepoSpec) -> list[str]:
 
 
 def bench_stages(
-    work: Path, size: int, *, files: int, with_ci: bool, with_dvc: bool, tools: Tools
+    work: Path,
+    size: int,
+    *,
+    files: int,
+    with_ci: bool,
+    with_dvc: bool,
+    tools: Tools,
+    dir_deps: bool = False,
 ) -> dict[str, Any]:
-    spec = gen.RepoSpec(stages=size, files=files)
-    repo = work / f"stages-{size}"
+    spec = gen.RepoSpec(stages=size, files=files, dir_deps=dir_deps)
+    repo = work / (f"dirs-{size}" if dir_deps else f"stages-{size}")
     _build(repo, spec, tools)
-    row: dict[str, Any] = {"stages": size, "files": files, "repo": str(repo)}
+    row: dict[str, Any] = {"stages": size, "files": files, "repo": str(repo), "dir_deps": dir_deps}
     if with_ci:
         row["ci_ml_problems"] = check_plan(repo, spec, tools)
         row["ci_ml"] = asdict(measure(plan_cmd(tools), cwd=repo, env=ci_ml_env(), tools=tools))
@@ -393,6 +400,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         default=100_000,
         help="tracked data files per stage repo (default: 100000)",
     )
+    parser.add_argument(
+        "--dir-sizes",
+        default="100",
+        help="stage counts of repositories whose stages read whole directories, for ci-ml and "
+        "dvc status ('' for none; default: %(default)s)",
+    )
     parser.add_argument("--runs", type=int, default=3, help="runs per measurement (default: 3)")
     parser.add_argument(
         "--timeout", type=float, default=600.0, help="per-command timeout in seconds (default: 600)"
@@ -456,12 +469,25 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
         )
         _write_json(args.out, results)
+    for size in sorted(gen.iter_sizes(args.dir_sizes)):
+        results["stages"].append(
+            bench_stages(
+                work,
+                size,
+                files=args.files,
+                with_ci=True,
+                with_dvc=True,
+                tools=tools,
+                dir_deps=True,
+            )
+        )
+        _write_json(args.out, results)
     big = int(args.data_gib * 2**30)
     if big:
         for data_bytes in sorted({0, SMALL_DATA, big}):
             results["data"].append(bench_data(work, data_bytes, tools))
             _write_json(args.out, results)
-    by_size = {r["stages"]: r for r in results["stages"]}
+    by_size = {r["stages"]: r for r in results["stages"] if not r["dir_deps"]}
     by_data = {r["data_mib"] << 20: r for r in results["data"]}
     results["targets"] = [
         report.correctness_verdict(results["stages"] + results["data"]),
