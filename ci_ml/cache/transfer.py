@@ -11,6 +11,7 @@ import contextlib
 import hashlib
 import os
 import secrets
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -31,11 +32,51 @@ def read_chunks(path: Path, *, chunk: int = CHUNK) -> Iterator[bytes]:
             yield block
 
 
+# Digests this process computed, by the stat signature the file had while it was read: an
+# upload of the same, unchanged file (same inode, size, mtime and ctime) reuses the digest
+# instead of reading and hashing every byte again.
+_Signature = tuple[int, int, int, int, int]
+_HASHED: dict[_Signature, str] = {}
+_HASHED_LOCK = threading.Lock()
+_HASHED_MAX = 1_000_000
+
+
+def _signature(st: os.stat_result) -> _Signature:
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
 def sha256_file(path: Path) -> str:
     digest = hashlib.sha256()
-    for block in read_chunks(path):
-        digest.update(block)
-    return digest.hexdigest()
+    with path.open("rb") as f:
+        before = _signature(os.fstat(f.fileno()))
+        while block := f.read(CHUNK):
+            digest.update(block)
+        after = _signature(os.fstat(f.fileno()))
+    found = digest.hexdigest()
+    if before == after:  # nothing wrote to it while it was read
+        with _HASHED_LOCK:
+            if len(_HASHED) >= _HASHED_MAX:
+                _HASHED.clear()
+            _HASHED[after] = found
+    return found
+
+
+def hashed_digest(path: Path) -> str | None:
+    """The sha256 `sha256_file` found for `path` in this process, if the file has not changed
+    since (by its stat signature); else None."""
+    try:
+        return _HASHED.get(_signature(path.stat()))
+    except OSError:
+        return None
+
+
+def sha256_range(path: Path, offset: int, length: int) -> bytes:
+    """The sha256 of `length` bytes of `path` from `offset`."""
+    digest = hashlib.sha256()
+    with FileRange(path, offset, length) as body:
+        while block := body.read(CHUNK):
+            digest.update(block)
+    return digest.digest()
 
 
 def changed_while_caching(source: Path, digest: str) -> CacheError:
@@ -176,7 +217,15 @@ class Part:
     number: int  # 1-based, as S3 counts
     offset: int
     length: int
-    sha256: bytes
+    sha256: bytes | None  # None: hashed when the part is sent
+
+
+def part_ranges(size: int, part_size: int) -> list[Part]:
+    """The parts of a file of `size` bytes, not yet hashed (an empty file has one)."""
+    return [
+        Part(number, offset, min(part_size, size - offset), None)
+        for number, offset in enumerate(range(0, max(size, 1), part_size), start=1)
+    ]
 
 
 def hash_parts(path: Path, part_size: int) -> tuple[str, list[Part]]:
