@@ -168,7 +168,7 @@ class S3Store:
         except OSError as e:
             raise CacheError(f"cannot read {source} to store it in {self.url}: {e}") from e
         if len(parts) > 1:
-            self._upload_parts(name, source, parts, progress)
+            self._upload_parts(name, source, parts, progress, digest=digest)
             return
         checksum = parts[0].sha256
         assert checksum is not None  # a single part is hashed above
@@ -185,7 +185,13 @@ class S3Store:
             )
 
     def _upload_parts(
-        self, name: str, source: Path, parts: list[Part], progress: Progress | None
+        self,
+        name: str,
+        source: Path,
+        parts: list[Part],
+        progress: Progress | None,
+        *,
+        digest: str,
     ) -> None:
         client = self._client()
         with self._errors("start a multipart upload of", name):
@@ -215,6 +221,10 @@ class S3Store:
 
         try:
             done = run_parallel(send, parts, workers=PART_WORKERS)
+            if any(part.sha256 is None for part in parts) and hashed_digest(source) != digest:
+                # Parts hashed as they went: a write since the snapshot changed the file's stat
+                # signature, and what was sent may not be the digest's bytes.
+                raise changed_while_caching(source, digest)
             with self._errors("complete the multipart upload of", name):
                 client.complete_multipart_upload(**ids, MultipartUpload={"Parts": done})
         except BaseException:
