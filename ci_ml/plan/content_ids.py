@@ -39,7 +39,9 @@ def dep_content_ids(
     resolver = _DepResolver(project, tree, out_paths, ignore or IgnoreRules(()))
     if memo is not None:
         resolver.memo = memo
-    resolver.locked = _locked_deps(tree, pipeline, resolver.memo)
+    # What dvc.lock records is needed only for a dep that neither git nor the disk has, so
+    # the lock (thousands of lines in a big pipeline) is read on the first such dep.
+    locked: dict[str, str] | None = None
     if tree.worktree:
         resolver.list_untracked({dep for stage in pipeline.stages for dep in stage.deps})
     ids: dict[str, str] = {}
@@ -49,7 +51,11 @@ def dep_content_ids(
                 continue
             if dep in graph.producers and is_within_outputs(dep, out_paths):
                 continue
-            content = resolver.content_id(dep) or resolver.locked.get(dep)
+            content = resolver.content_id(dep)
+            if content is None:
+                if locked is None:
+                    locked = _locked_deps(tree, pipeline, resolver.memo)
+                content = locked.get(dep)
             if content is None:
                 if dep in graph.producers:
                     continue
@@ -80,7 +86,6 @@ class _DepResolver:
         self.tree = tree
         self.out_paths = out_paths
         self.ignore = ignore
-        self.locked: dict[str, str] = {}  # dep -> the hash a dvc.lock records for it
         self.digests = DigestCache(project.root)
         self._untracked: dict[str, list[str]] = {}
         self.memo: dict[Any, Any] = {}
