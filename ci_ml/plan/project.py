@@ -59,7 +59,7 @@ class FileTree:
     def __init__(self, project: Project, entries: dict[str, str], worktree: bool) -> None:
         self.project = project
         self.entries = entries
-        self.sorted_paths = sorted(entries)
+        self._sorted: list[str] | None = None  # sorted on the first `under`: dir deps only
         self.worktree = worktree
         self._blobs: dict[str, bytes] = {}
 
@@ -76,10 +76,12 @@ class FileTree:
         return self._blobs[entry].decode("utf-8")
 
     def under(self, repo_dir: str) -> list[str]:
+        if self._sorted is None:
+            self._sorted = sorted(self.entries)
         prefix = repo_dir + "/"
-        i = bisect.bisect_left(self.sorted_paths, prefix)
-        j = bisect.bisect_left(self.sorted_paths, prefix + "\U0010ffff")
-        return self.sorted_paths[i:j]
+        i = bisect.bisect_left(self._sorted, prefix)
+        j = bisect.bisect_left(self._sorted, prefix + "\U0010ffff")
+        return self._sorted[i:j]
 
 
 def open_project(args: Any, env: Mapping[str, str]) -> Project:

@@ -19,6 +19,9 @@ from ci_ml.plan.planner import Side
 from ci_ml.plan.project import PIPELINE_FILE, FileTree, Project
 
 WORKTREE = "working tree"
+# The files a side's pipeline is found from: dvc.yaml files, .dvcignore files and `.dvc/config`
+# (which marks a nested DVC project).
+_NAMES = (PIPELINE_FILE, ".dvcignore", "config")
 
 
 def read_side(
@@ -52,12 +55,24 @@ def read_worktree_and_base(
         changes = pool.submit(git.worktree_changes, project.prefix)
         base_diff = pool.submit(git.index_vs_commit, base_sha, project.prefix)
         index = git.ls_index(project.prefix)
-        head_tree = _worktree_tree(project, dict(index), changes.result())
+        # Both sides' pipeline files from one search of the index, patched like the entries.
+        named = _named(index, _NAMES)
+        worktree_changes = changes.result()
+        head_tree = _worktree_tree(project, dict(index), worktree_changes)
+        head_named = _without(named, set(worktree_changes[1]))  # less the deleted files
+        added: list[str] = []
+        removed: set[str] = set()
         for status, oid, path in base_diff.result():
             if status == "A":
                 index.pop(path, None)
+                removed.add(path)
             else:
+                if path not in index:
+                    added.append(path)
                 index[path] = oid
+        base_named = _without(named, removed)
+        for name, paths in _named(added, _NAMES).items():
+            base_named[name] += paths
     documents: dict[tuple[str, str], Any] = {}  # a dvc.yaml unchanged by the PR is read once
     memo: dict[Any, Any] = {}  # and so are a dvc.lock and a directory's files
     head = _side(
@@ -68,10 +83,18 @@ def read_worktree_and_base(
         settings=settings,
         documents=documents,
         memo=memo,
+        named=head_named,
     )
     base_tree = FileTree(project, index, worktree=False)
     base = _side(
-        project, base_tree, base_sha, base_label, settings=None, documents=documents, memo=memo
+        project,
+        base_tree,
+        base_sha,
+        base_label,
+        settings=None,
+        documents=documents,
+        memo=memo,
+        named=base_named,
     )
     return head, base
 
@@ -85,8 +108,11 @@ def _side(
     settings: Settings | None,
     documents: dict[tuple[str, str], Any] | None = None,
     memo: dict[Any, Any] | None = None,
+    named: dict[str, list[str]] | None = None,
 ) -> Side:
-    pipeline, ignore = _parse(project, tree, label, {} if documents is None else documents)
+    if named is None:
+        named = _named(tree.entries, _NAMES)
+    pipeline, ignore = _parse(project, tree, label, {} if documents is None else documents, named)
     if settings is not None:
         pipeline = apply_settings(pipeline, settings)
     graph = build_graph(pipeline)
@@ -105,9 +131,12 @@ def _worktree_tree(
 
 
 def _parse(
-    project: Project, tree: FileTree, label: str, documents: dict[tuple[str, str], Any]
+    project: Project,
+    tree: FileTree,
+    label: str,
+    documents: dict[tuple[str, str], Any],
+    found: dict[str, list[str]],
 ) -> tuple[Pipeline, IgnoreRules]:
-    found = _named(tree.entries, (PIPELINE_FILE, ".dvcignore", "config"))
     # A directory below the root with its own `.dvc/` is a nested DVC project: a repository of
     # its own to DVC, planned with `-C` pointing at it, never part of this pipeline.
     nested = tuple(
@@ -142,6 +171,10 @@ def _parse(
         if label == WORKTREE:
             raise
         raise PipelineError(f"at {label}: {e}") from e
+
+
+def _without(named: dict[str, list[str]], paths: set[str]) -> dict[str, list[str]]:
+    return {name: [p for p in found if p not in paths] for name, found in named.items()}
 
 
 def _named(paths: Iterable[str], names: tuple[str, ...]) -> dict[str, list[str]]:
