@@ -40,6 +40,7 @@ class RepoSpec:
     stages: int
     files: int
     data_bytes: int = 0  # > 0: stage 0 also reads an untracked, gitignored file this big
+    dir_deps: bool = False  # three stages in four read a whole data directory instead of files
 
     @property
     def changed_stage(self) -> int:
@@ -136,8 +137,15 @@ def stage_params(n: int, *, changed: int | None = None) -> dict[str, float | int
     return values
 
 
+def data_dir(spec: RepoSpec, n: int) -> str | None:
+    """The directory of 1,000 data files stage `n` reads whole, when it reads one."""
+    dirs = max(1, spec.files // 1000)
+    return f"data/{n % dirs:03d}" if spec.dir_deps and n % 4 != 3 else None
+
+
 def stage_deps(spec: RepoSpec, n: int) -> list[str]:
-    deps = [src_path(n), *(data_path(i) for i in data_deps(spec, n))]
+    whole = data_dir(spec, n)
+    deps = [src_path(n), *([whole] if whole else (data_path(i) for i in data_deps(spec, n)))]
     deps += [out_path(p) for p in upstream(n)]
     if n == 0 and spec.data_bytes:
         deps.append(BIG_DATA)
@@ -168,13 +176,23 @@ def _lock_entry(path: str, md5: str, size: int) -> list[str]:
     return [f"    - path: {path}", "      hash: md5", f"      md5: {md5}", f"      size: {size}"]
 
 
+def _dir_entry(path: str, hashes: Mapping[str, tuple[str, int]]) -> list[str]:
+    """A directory dep as DVC 3 locks it: the md5 of its sorted JSON listing, plus `.dir`."""
+    prefix = path + "/"
+    files = sorted((k[len(prefix) :], v) for k, v in hashes.items() if k.startswith(prefix))
+    listing = json.dumps([{"md5": md5, "relpath": rel} for rel, (md5, _) in files], sort_keys=True)
+    digest = hashlib.md5(listing.encode()).hexdigest() + ".dir"
+    size = sum(size for _, (_, size) in files)
+    return [*_lock_entry(path, digest, size), f"      nfiles: {len(files)}"]
+
+
 def render_lock(spec: RepoSpec, hashes: Mapping[str, tuple[str, int]]) -> str:
     """dvc.lock (schema 2.0) for the base commit; `hashes` maps each path to (md5, size)."""
     lines = ["schema: '2.0'", "stages:"]
     for n in range(spec.stages):
         lines += [f"  {stage_name(n)}:", f"    cmd: python {src_path(n)}", "    deps:"]
         for dep in sorted(stage_deps(spec, n)):
-            lines += _lock_entry(dep, *hashes[dep])
+            lines += _lock_entry(dep, *hashes[dep]) if dep in hashes else _dir_entry(dep, hashes)
         lines += ["    params:", "      params.yaml:"]
         lines += [f"        s.n{n}.{k}: {v!r}" for k, v in sorted(stage_params(n).items())]
         lines += ["    outs:", *_lock_entry(out_path(n), *hashes[out_path(n)])]

@@ -20,11 +20,16 @@ def _verdict(target: str, measured: str, ok: bool | None) -> dict[str, str]:
 
 
 def _speedup_verdict(
-    rows: Mapping[int, Mapping[str, Any]], size: int, factor: int, timeout_s: float
+    rows: Mapping[int, Mapping[str, Any]],
+    size: int,
+    factor: int,
+    timeout_s: float,
+    *,
+    what: str = "file deps",
 ) -> dict[str, str]:
     row = rows.get(size, {})
     ci, dvc = _median(row, "ci_ml"), row.get("dvc")
-    target = f">= {factor}x faster than `dvc status` at {size:,} stages"
+    target = f">= {factor}x faster than `dvc status` at {size:,} stages, {what}"
     if ci is None or dvc is None:
         return _verdict(target, "-", None)
     if dvc["timed_out"]:  # DVC's time is at least the timeout: a lower bound on the ratio
@@ -37,10 +42,15 @@ def _speedup_verdict(
     )
 
 
-def stage_verdicts(rows: Mapping[int, Mapping[str, Any]], timeout_s: float) -> list[dict[str, str]]:
+def stage_verdicts(
+    rows: Mapping[int, Mapping[str, Any]],
+    timeout_s: float,
+    dir_rows: Mapping[int, Mapping[str, Any]] | None = None,
+) -> list[dict[str, str]]:
     found = [
-        _speedup_verdict(rows, 100, 10, timeout_s),
-        _speedup_verdict(rows, 1000, 100, timeout_s),
+        _speedup_verdict(rows, 100, 15, timeout_s),
+        _speedup_verdict(dir_rows or {}, 100, 15, timeout_s, what="directory deps"),
+        _speedup_verdict(rows, 1000, 300, timeout_s),
     ]
     t1k, t10k = _median(rows.get(1000), "ci_ml"), _median(rows.get(10_000), "ci_ml")
     found.append(
@@ -156,16 +166,17 @@ def _fmt_rss(timing: Mapping[str, Any] | None) -> str:
 
 def render_markdown(results: Mapping[str, Any]) -> str:
     lines = [
-        "| stages | ci-ml plan | per stage | ci-ml peak RSS | dvc status | dvc peak RSS "
+        "| stages | deps | ci-ml plan | per stage | ci-ml peak RSS | dvc status | dvc peak RSS "
         "| dvc / ci-ml |",
-        "|---:|---:|---:|---:|---:|---:|---:|",
+        "|---:|---|---:|---:|---:|---:|---:|---:|",
     ]
     for r in results["stages"]:
         ci = r.get("ci_ml")
         per = f"{ci['median_s'] / r['stages'] * 1000:.3f} ms" if ci and ci["median_s"] else "-"
         ratio = f"{r['ratio']:.1f}x" if r.get("ratio") else "-"
         lines.append(
-            f"| {r['stages']:,} | {_fmt_s(ci)} | {per} | {_fmt_rss(ci)} | "
+            f"| {r['stages']:,} | {'directories' if r.get('dir_deps') else 'files'} "
+            f"| {_fmt_s(ci)} | {per} | {_fmt_rss(ci)} | "
             f"{_fmt_s(r.get('dvc'))} | {_fmt_rss(r.get('dvc'))} | {ratio} |"
         )
     if results["data"]:

@@ -39,7 +39,8 @@ COMMANDS = {
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
-    """The parser; with `command`, only that subcommand's module is imported."""
+    """The parser; only `command`'s module is imported (none for `--help` or `--version`,
+    which show the commands' one-line summaries)."""
     parser = argparse.ArgumentParser(
         prog="ci-ml",
         description="CI for ML pipelines: plan what a change touched, run only that, "
@@ -62,7 +63,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
             )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, summary in COMMANDS.items():
-        if command is None or name == command:
+        if name == command:
             importlib.import_module(f"ci_ml.commands.{name}").add_parser(sub, common)
         else:
             sub.add_parser(name, help=summary)

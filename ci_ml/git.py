@@ -19,11 +19,21 @@ log = logging.getLogger("ci_ml")
 EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
 
 
-# One record of `ls-tree -r -z` / `ls-files -s -z`: "<mode> <type|oid> <oid|stage>\t<path>\0".
-# Parsed with one regex over the whole output: 100,000 tracked files take milliseconds, where
-# splitting record by record in Python took most of a second.
-_TREE_RECORD = re.compile(r"\d{6} (?:blob|commit|tree) ([0-9a-f]{40,64})\t([^\0]*)\0")
-_INDEX_RECORD = re.compile(r"\d{6} ([0-9a-f]{40,64}) ([0-3])\t([^\0]*)\0")
+# A record of `ls-tree -r -z` / `ls-files -s -z` is "<mode> <type|oid> <oid|stage>\t<path>\0".
+# The output is split on TAB and NUL in one go (metadata and paths alternate) and the object
+# ids are sliced out of the metadata: no regex and no Python call per record, which matters
+# at 100,000 tracked files.
+
+
+def _split_records(out: bytes) -> tuple[list[str], list[str]]:
+    """(metadata, path) of each record, as two lists."""
+    text = out.decode("utf-8", "surrogateescape")
+    parts = text.replace("\t", "\0").split("\0")
+    parts.pop()  # after the last NUL
+    if len(parts) != 2 * text.count("\0"):  # a path with a TAB in it: split record by record
+        records = [record.partition("\t") for record in text.split("\0")[:-1]]
+        return [meta for meta, _, _ in records], [path for _, _, path in records]
+    return parts[0::2], parts[1::2]
 
 
 class Git:
@@ -77,18 +87,21 @@ class Git:
         args = ["ls-tree", "-r", "-z", "--full-tree", commit]
         if prefix:
             args += ["--", prefix]
-        text = self.run(*args).decode("utf-8", "surrogateescape")
-        return {path: oid for oid, path in _TREE_RECORD.findall(text)}
+        metas, paths = _split_records(self.run(*args))
+        return dict(zip(paths, [meta.rpartition(" ")[2] for meta in metas], strict=True))
 
     def ls_index(self, prefix: str) -> dict[str, str]:
         """Object id of every file under `prefix` in the index (the first stage of a conflict)."""
         args = ["ls-files", "-s", "-z", "--full-name"]
         if prefix:
             args += ["--", prefix]
-        text = self.run(*args).decode("utf-8", "surrogateescape")
-        entries: dict[str, str] = {}
-        for oid, _stage, path in _INDEX_RECORD.findall(text):
-            entries.setdefault(path, oid)
+        metas, paths = _split_records(self.run(*args))
+        # "<mode> <oid> <stage>": the oid without the mode (6 digits) and the stage (1 digit).
+        entries = dict(zip(paths, [meta[7:-2] for meta in metas], strict=True))
+        if len(entries) < len(paths):  # a conflict lists a path once per stage: keep the first
+            entries = {}
+            for meta, path in zip(metas, paths, strict=True):
+                entries.setdefault(path, meta[7:-2])
         return entries
 
     def index_vs_commit(self, commit: str, prefix: str) -> list[tuple[str, str, str]]:

@@ -9,11 +9,12 @@ distinct node, and a document that would expand past the limit is refused.
 
 from __future__ import annotations
 
-from typing import Any
-
-import yaml
+from typing import TYPE_CHECKING, Any
 
 from ci_ml.errors import PipelineError
+
+if TYPE_CHECKING:
+    import yaml
 
 MAX_EXPANDED_NODES = 1_000_000
 
@@ -22,6 +23,8 @@ def check_aliases(text: str, source: str, *, limit: int = MAX_EXPANDED_NODES) ->
     """Raise PipelineError naming `source` if the document expands past `limit` nodes."""
     if "*" not in text:  # no alias, nothing to expand
         return
+    import yaml  # only for documents with aliases: `ci-ml plan` stays free of PyYAML
+
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError:
@@ -35,11 +38,15 @@ def check_aliases(text: str, source: str, *, limit: int = MAX_EXPANDED_NODES) ->
 
 def safe_load(text: str, source: str) -> Any:
     """`yaml.safe_load` after `check_aliases`."""
+    import yaml
+
     check_aliases(text, source)
     return yaml.safe_load(text)
 
 
 def _expanded_size(node: yaml.Node, sizes: dict[int, int], limit: int) -> int:
+    import yaml
+
     known = sizes.get(id(node))
     if known is not None:
         return known

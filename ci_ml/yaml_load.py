@@ -9,17 +9,17 @@ from __future__ import annotations
 import re
 from typing import Any
 
-import yaml
-
 from ci_ml.errors import PipelineError
 from ci_ml.yaml_guard import check_aliases
 from ci_ml.yaml_schema import (
     BOOL_TAG,
     FLOAT_TAG,
     INT_TAG,
-    CoreSchemaLoader,
+    NULL_TAG,
     DuplicateKeyError,
     LineDict,
+    core_schema_loader,
+    resolve_plain,
     yaml_int,
 )
 
@@ -30,9 +30,11 @@ def load_yaml_text(path: str, text: str) -> Any:
         return _BlockReader(text).document()
     except _Unsupported:
         pass  # anything beyond plain block YAML, and every error, goes to PyYAML
+    import yaml  # only for YAML beyond the fast reader's subset
+
     try:
         check_aliases(text, path)
-        return yaml.load(text, Loader=CoreSchemaLoader)  # derives from SafeLoader
+        return yaml.load(text, Loader=core_schema_loader())  # derives from SafeLoader
     except DuplicateKeyError as exc:
         raise PipelineError(
             f"{path}:{exc.line}: duplicate key {exc.key!r}. Each key may appear once in a "
@@ -245,12 +247,11 @@ def _unquote(single: str | None, double: str | None) -> str:
 
 
 def _plain(text: str) -> Any:
-    """A plain scalar, resolved with CoreSchemaLoader's YAML 1.2 rules."""
-    candidates = CoreSchemaLoader.yaml_implicit_resolvers.get(text[:1], [])
-    tag = next((tag for tag, regexp in candidates if regexp.match(text)), None)
+    """A plain scalar, resolved with the YAML 1.2 core schema's rules (yaml_schema)."""
+    tag = resolve_plain(text)
     if tag is None:
         return text
-    if tag == "tag:yaml.org,2002:null":
+    if tag == NULL_TAG:
         return None
     if tag == BOOL_TAG:
         return text in ("true", "True", "TRUE")

@@ -8,6 +8,7 @@ which listings ignore. Objects are made read-only so a stray write does not corr
 
 from __future__ import annotations
 
+import os
 from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +35,8 @@ from ci_ml.cache.progress import Progress
 from ci_ml.cache.transfer import (
     CHUNK,
     changed_while_caching,
+    copy_to,
+    is_sealed,
     read_chunks,
     run_parallel,
     write_atomic,
@@ -92,7 +95,7 @@ class LocalStore:
             dest.parent.mkdir(parents=True, exist_ok=True)
             try:
                 ok = write_verified(
-                    read_chunks(source), dest, digest, progress=progress, mode=0o444
+                    read_chunks(source), dest, digest, progress=progress, mode=0o444, seal=True
                 )
             except OSError as e:
                 raise CacheError(f"cannot store {source} in cache {self.url}: {e}") from e
@@ -115,6 +118,10 @@ class LocalStore:
                 return digest
             try:
                 with stored:
+                    st = os.fstat(stored.fileno())
+                    if is_sealed(st, digest):  # verified when written, untouched since
+                        copy_to(stored, st.st_size, dest, progress=progress)
+                        return None
                     chunks = iter(lambda: stored.read(CHUNK), b"")
                     ok = write_verified(chunks, dest, digest, progress=progress)
             except OSError as e:

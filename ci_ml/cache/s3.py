@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import dataclasses
 import functools
 import hashlib
 import logging
@@ -32,7 +33,10 @@ from ci_ml.cache.transfer import (
     Part,
     changed_while_caching,
     hash_parts,
+    hashed_digest,
+    part_ranges,
     run_parallel,
+    sha256_range,
     write_verified,
 )
 from ci_ml.errors import CacheError
@@ -44,6 +48,8 @@ T = TypeVar("T")
 # when one fails, and measured faster than 64 MiB against moto too (benchmarks/README.md).
 PART_SIZE = 16 << 20
 MAX_PARTS = 10_000  # S3's limit; bigger files get bigger parts
+# Fewer objects than this are checked with a HEAD each (in parallel); more with one LIST.
+HEAD_LIMIT = 50
 DOWNLOAD_ATTEMPTS = 3  # botocore retries requests, not a stream that breaks mid-body
 _NOT_FOUND = {"404", "NoSuchKey", "NotFound"}
 _DENIED = {"403", "AccessDenied", "Forbidden", "InvalidAccessKeyId", "SignatureDoesNotMatch"}
@@ -59,12 +65,13 @@ class S3Store:
         options: ClientOptions | None = None,
         part_size: int = PART_SIZE,
         page_size: int = 1000,  # keys per LIST request (S3's maximum)
+        head_limit: int = HEAD_LIMIT,
     ) -> None:
         self.bucket = bucket
         self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
         self.trust = trust
         self.url = f"s3://{bucket}/{self.prefix}".rstrip("/")
-        self.part_size, self.page_size = part_size, page_size
+        self.part_size, self.page_size, self.head_limit = part_size, page_size, head_limit
         self._options = options or ClientOptions()
         self._lock = threading.Lock()
         self._s3: Any = None  # a boto3 client: untyped, created on first use
@@ -96,12 +103,14 @@ class S3Store:
 
     def missing_objects(self, digests: Collection[str]) -> set[str]:
         area = self._writable()
-        groups: dict[str, list[str]] = {}
-        for digest in sorted(set(digests)):
-            groups.setdefault(layout.check_digest(digest)[:2], []).append(digest)
-        check = functools.partial(self._missing_in_fanout, area)
-        found = run_parallel(check, list(groups.values()), workers=WORKERS)
-        return set().union(*found)
+        wanted = sorted({layout.check_digest(digest) for digest in digests})
+        if not wanted:
+            return set()
+        if len(wanted) < self.head_limit:
+            exists = functools.partial(self._object_exists, area)
+            found = run_parallel(exists, wanted, workers=WORKERS)
+            return {digest for digest, there in zip(wanted, found, strict=True) if not there}
+        return self._missing_by_listing(area, wanted)
 
     def put_objects(self, files: Mapping[str, Path], *, progress: Progress | None = None) -> None:
         area = self._writable()
@@ -146,16 +155,25 @@ class S3Store:
         try:
             size = source.stat().st_size
             part_size = max(self.part_size, -(-size // (MAX_PARTS * CHUNK)) * CHUNK)
-            full, parts = hash_parts(source, part_size)
+            if hashed_digest(source) == digest:
+                # Hashed by this run's snapshot and unchanged since: one part's checksum is
+                # the digest; several parts are each hashed as they are sent, in parallel.
+                parts = part_ranges(size, part_size)
+                if len(parts) == 1:
+                    parts = [dataclasses.replace(parts[0], sha256=bytes.fromhex(digest))]
+            else:
+                full, parts = hash_parts(source, part_size)
+                if full != digest:
+                    raise changed_while_caching(source, digest)
         except OSError as e:
             raise CacheError(f"cannot read {source} to store it in {self.url}: {e}") from e
-        if full != digest:
-            raise changed_while_caching(source, digest)
         if len(parts) > 1:
-            self._upload_parts(name, source, parts, progress)
+            self._upload_parts(name, source, parts, progress, digest=digest)
             return
+        checksum = parts[0].sha256
+        assert checksum is not None  # a single part is hashed above
         with source.open("rb") as body:
-            self._put(name, body, parts[0].sha256)
+            self._put(name, body, checksum)
         if progress is not None:
             progress.advance(size)
 
@@ -167,7 +185,13 @@ class S3Store:
             )
 
     def _upload_parts(
-        self, name: str, source: Path, parts: list[Part], progress: Progress | None
+        self,
+        name: str,
+        source: Path,
+        parts: list[Part],
+        progress: Progress | None,
+        *,
+        digest: str,
     ) -> None:
         client = self._client()
         with self._errors("start a multipart upload of", name):
@@ -177,7 +201,11 @@ class S3Store:
         ids = {"Bucket": self.bucket, "Key": name, "UploadId": upload_id}
 
         def send(part: Part) -> dict[str, object]:
-            checksum = _b64(part.sha256)
+            try:
+                sha256 = part.sha256 or sha256_range(source, part.offset, part.length)
+            except OSError as e:
+                raise CacheError(f"cannot read {source} to store it in {self.url}: {e}") from e
+            checksum = _b64(sha256)
             body = FileRange(source, part.offset, part.length)
             with self._errors(f"upload part {part.number} of", name), body:
                 response = client.upload_part(
@@ -193,6 +221,10 @@ class S3Store:
 
         try:
             done = run_parallel(send, parts, workers=PART_WORKERS)
+            if any(part.sha256 is None for part in parts) and hashed_digest(source) != digest:
+                # Parts hashed as they went: a write since the snapshot changed the file's stat
+                # signature, and what was sent may not be the digest's bytes.
+                raise changed_while_caching(source, digest)
             with self._errors("complete the multipart upload of", name):
                 client.complete_multipart_upload(**ids, MultipartUpload={"Parts": done})
         except BaseException:
@@ -250,39 +282,36 @@ class S3Store:
                 body.close()
         raise AssertionError("unreachable")
 
-    def _missing_in_fanout(self, area: Area, group: list[str]) -> set[str]:
-        """Which of `group` (sorted digests sharing their first two hex chars) are absent.
-
-        One HEAD for a single digest; else LIST the fan-out directory from just before the
-        first wanted name: one request unless the directory holds over 1000 names. In a store
-        so big that the range needs many pages, stop after len(group) - 1 pages and HEAD the
-        names not reached, so the cost stays under two requests per digest.
-        """
-        if len(group) == 1:
-            return set() if self._exists(self._object(area, group[0])) else set(group)
-        prefix = self._name(f"{layout.objects_dir(area)}{group[0][:2]}/")
-        last_wanted = prefix + group[-1][2:]
+    def _missing_by_listing(self, area: Area, wanted: list[str]) -> set[str]:
+        """Which of `wanted` (sorted digests) are absent, from one paginated LIST of the
+        objects' prefix, from just before the first wanted name to the last. In a store so big
+        that this range spans more pages than a HEAD per object would cost in round trips
+        (len(wanted) / WORKERS, as HEADs go WORKERS at a time), stop there and HEAD the names
+        not reached."""
+        prefix = self._name(layout.objects_dir(area))
+        names = {prefix + digest[:2] + "/" + digest[2:]: digest for digest in wanted}
+        first, last = min(names), max(names)
         request = {"Bucket": self.bucket, "Prefix": prefix, "MaxKeys": self.page_size}
-        request["StartAfter"] = prefix + group[0][2:-1]  # just before the first wanted name
+        request["StartAfter"] = first[:-1]  # just before the first wanted name
         present: set[str] = set()
         last_seen, complete = "", False
         with self._errors("list", prefix):
-            for _ in range(len(group) - 1):
+            for _ in range(max(1, len(wanted) // WORKERS)):
                 response = self._client().list_objects_v2(**request)
                 for item in response.get("Contents", []):
                     present.add(item["Key"])
                     last_seen = item["Key"]
-                if not response.get("IsTruncated") or last_seen >= last_wanted:
+                if not response.get("IsTruncated") or last_seen >= last:
                     complete = True
                     break
                 request["ContinuationToken"] = response["NextContinuationToken"]
-        missing = set()
-        for digest in group:
-            name = prefix + digest[2:]
-            if name in present or (not complete and name > last_seen and self._exists(name)):
-                continue
-            missing.add(digest)
-        return missing
+        unreached = [n for n in sorted(names) if not complete and n > last_seen]
+        there = run_parallel(self._exists, unreached, workers=WORKERS)
+        present.update(name for name, found in zip(unreached, there, strict=True) if found)
+        return {digest for name, digest in names.items() if name not in present}
+
+    def _object_exists(self, area: Area, digest: str) -> bool:
+        return self._exists(self._object(area, digest))
 
     def _exists(self, name: str) -> bool:
         head = functools.partial(self._client().head_object, Bucket=self.bucket, Key=name)

@@ -11,11 +11,12 @@ import contextlib
 import hashlib
 import os
 import secrets
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import BinaryIO, TypeVar
 
 from ci_ml.cache.progress import Progress
 from ci_ml.errors import CacheError
@@ -31,11 +32,51 @@ def read_chunks(path: Path, *, chunk: int = CHUNK) -> Iterator[bytes]:
             yield block
 
 
+# Digests this process computed, by the stat signature the file had while it was read: an
+# upload of the same, unchanged file (same inode, size, mtime and ctime) reuses the digest
+# instead of reading and hashing every byte again.
+_Signature = tuple[int, int, int, int, int]
+_HASHED: dict[_Signature, str] = {}
+_HASHED_LOCK = threading.Lock()
+_HASHED_MAX = 1_000_000
+
+
+def _signature(st: os.stat_result) -> _Signature:
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
 def sha256_file(path: Path) -> str:
     digest = hashlib.sha256()
-    for block in read_chunks(path):
-        digest.update(block)
-    return digest.hexdigest()
+    with path.open("rb") as f:
+        before = _signature(os.fstat(f.fileno()))
+        while block := f.read(CHUNK):
+            digest.update(block)
+        after = _signature(os.fstat(f.fileno()))
+    found = digest.hexdigest()
+    if before == after:  # nothing wrote to it while it was read
+        with _HASHED_LOCK:
+            if len(_HASHED) >= _HASHED_MAX:
+                _HASHED.clear()
+            _HASHED[after] = found
+    return found
+
+
+def hashed_digest(path: Path) -> str | None:
+    """The sha256 `sha256_file` found for `path` in this process, if the file has not changed
+    since (by its stat signature); else None."""
+    try:
+        return _HASHED.get(_signature(path.stat()))
+    except OSError:
+        return None
+
+
+def sha256_range(path: Path, offset: int, length: int) -> bytes:
+    """The sha256 of `length` bytes of `path` from `offset`."""
+    digest = hashlib.sha256()
+    with FileRange(path, offset, length) as body:
+        while block := body.read(CHUNK):
+            digest.update(block)
+    return digest.digest()
 
 
 def changed_while_caching(source: Path, digest: str) -> CacheError:
@@ -57,10 +98,12 @@ def write_verified(
     *,
     progress: Progress | None = None,
     mode: int | None = None,
+    seal: bool = False,
 ) -> bool:
     """Write `chunks` to `dest` if their sha256 is `digest`; else leave `dest` alone.
 
-    Returns False on a digest mismatch. `mode`, if given, is set before the rename.
+    Returns False on a digest mismatch. `mode`, if given, is set before the rename, and with
+    `seal` the file is marked as verified (see `is_sealed`).
     Errors (OSError, or whatever `chunks` raises) propagate for the caller to name.
     """
     tmp = temp_path(dest)
@@ -76,11 +119,74 @@ def write_verified(
             return False
         if mode is not None:
             tmp.chmod(mode)
+        if seal:
+            os.utime(tmp, ns=(_sealed_mtime_ns(digest), _sealed_mtime_ns(digest)))
         tmp.replace(dest)
         return True
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
+
+
+# A local cache object is verified as it is written. Its mtime is then set to a value derived
+# from its digest, and it is made read-only: any later write to it (or a file put in its place)
+# gets the current time instead, so restore re-hashes only objects that lost the mark, and
+# copies the others without reading them through Python (a copy costs a third of a sha256).
+_SEAL_EPOCH_S = 946_684_800  # 2000-01-01: no file written by a tool today has such an mtime
+
+
+def _sealed_mtime_ns(digest: str) -> int:
+    return (_SEAL_EPOCH_S + int(digest[:6], 16)) * 1_000_000_000 + int(digest[6:11], 16)
+
+
+def is_sealed(st: os.stat_result, digest: str) -> bool:
+    """Whether an object file still carries the mark `write_verified(seal=True)` gave it."""
+    return st.st_mtime_ns == _sealed_mtime_ns(digest) and not st.st_mode & 0o222
+
+
+_FICLONE = 0x40049409  # linux/fs.h: share the source's blocks (btrfs, XFS, bcachefs)
+
+
+def copy_to(source: BinaryIO, size: int, dest: Path, *, progress: Progress | None = None) -> None:
+    """Copy the open file `source` (`size` bytes) to `dest` through a temp file and a rename:
+    a reflink where the filesystem has them, else copy_file_range (in the kernel), else a
+    plain copy."""
+    tmp = temp_path(dest)
+    try:
+        with tmp.open("wb") as out:
+            _copy_fd(source.fileno(), out, size)
+        tmp.replace(dest)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+    if progress is not None:
+        progress.advance(size)
+
+
+def _copy_fd(src: int, out: BinaryIO, size: int) -> None:
+    dst = out.fileno()
+    try:
+        import fcntl  # here: POSIX only
+
+        fcntl.ioctl(dst, _FICLONE, src)
+        return
+    except (ImportError, OSError):
+        pass
+    copied = 0
+    try:
+        while copied < size:
+            n = os.copy_file_range(src, dst, size - copied, copied, copied)
+            if n == 0:
+                break
+            copied += n
+    except (AttributeError, OSError):  # no copy_file_range here, or not between these files
+        os.lseek(src, copied, os.SEEK_SET)
+        out.seek(copied)
+        while block := os.read(src, CHUNK):
+            out.write(block)
+        return
+    if copied != size:
+        raise OSError(f"copied {copied} of {size} bytes: the object changed size while copied")
 
 
 def write_atomic(dest: Path, data: bytes) -> None:
@@ -111,7 +217,15 @@ class Part:
     number: int  # 1-based, as S3 counts
     offset: int
     length: int
-    sha256: bytes
+    sha256: bytes | None  # None: hashed when the part is sent
+
+
+def part_ranges(size: int, part_size: int) -> list[Part]:
+    """The parts of a file of `size` bytes, not yet hashed (an empty file has one)."""
+    return [
+        Part(number, offset, min(part_size, size - offset), None)
+        for number, offset in enumerate(range(0, max(size, 1), part_size), start=1)
+    ]
 
 
 def hash_parts(path: Path, part_size: int) -> tuple[str, list[Part]]:

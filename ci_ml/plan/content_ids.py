@@ -14,14 +14,12 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from ci_ml.errors import PipelineError
 from ci_ml.pipeline import Graph, IgnoreRules, Pipeline
 from ci_ml.plan.keys import combine_ids, file_digest
 from ci_ml.plan.project import FileTree, Project
 from ci_ml.state import STATE_DIR, DigestCache
-from ci_ml.yaml_guard import safe_load
+from ci_ml.yaml_load import load_yaml_text
 
 log = logging.getLogger("ci_ml")
 
@@ -35,12 +33,19 @@ def dep_content_ids(
     graph: Graph,
     *,
     ignore: IgnoreRules | None = None,
+    memo: dict[Any, Any] | None = None,
 ) -> dict[str, str]:
     """Content ids of deps that no stage produces (and of dirs that hold outputs and more).
-    Files that `.dvcignore` (`ignore`) ignores do not count in a directory, as in DVC."""
+    Files that `.dvcignore` (`ignore`) ignores do not count in a directory, as in DVC.
+    `memo` holds work that the two sides of one plan share: parsed lock files, and directory
+    ids by their listing."""
     out_paths = {out for stage in pipeline.stages for out in stage.out_paths}
     resolver = _DepResolver(project, tree, out_paths, ignore or IgnoreRules(()))
-    resolver.locked = _locked_deps(tree, pipeline)
+    if memo is not None:
+        resolver.memo = memo
+    # What dvc.lock records is needed only for a dep that neither git nor the disk has, so
+    # the lock (thousands of lines in a big pipeline) is read on the first such dep.
+    locked: dict[str, str] | None = None
     if tree.worktree:
         resolver.list_untracked({dep for stage in pipeline.stages for dep in stage.deps})
     ids: dict[str, str] = {}
@@ -50,7 +55,11 @@ def dep_content_ids(
                 continue
             if dep in graph.producers and is_within_outputs(dep, out_paths):
                 continue
-            content = resolver.content_id(dep) or resolver.locked.get(dep)
+            content = resolver.content_id(dep)
+            if content is None:
+                if locked is None:
+                    locked = _locked_deps(tree, pipeline, resolver.memo)
+                content = locked.get(dep)
             if content is None:
                 if dep in graph.producers:
                     continue
@@ -81,9 +90,9 @@ class _DepResolver:
         self.tree = tree
         self.out_paths = out_paths
         self.ignore = ignore
-        self.locked: dict[str, str] = {}  # dep -> the hash a dvc.lock records for it
         self.digests = DigestCache(project.root)
         self._untracked: dict[str, list[str]] = {}
+        self.memo: dict[Any, Any] = {}
 
     def list_untracked(self, deps: set[str]) -> None:
         """Untracked, not ignored files in tracked directory deps, with one git call."""
@@ -105,13 +114,25 @@ class _DepResolver:
         entry = self.tree.entries.get(repo_path)
         if entry is not None:
             return "git:" + entry
-        inside = [p for p in self.tree.under(repo_path) if not self._is_excluded(p)]
+        inside = self.tree.under(repo_path)
+        if inside and self._may_exclude(dep):
+            inside = [p for p in inside if not self._is_excluded(p)]
         if inside:
             return self._git_dir_id(dep, repo_path, inside)
         pointer = self._pointer_id(dep)
         if pointer is not None:
             return pointer
         return self._disk_id(dep)
+
+    def _may_exclude(self, dep: str) -> bool:
+        """Whether an output or a .dvcignore rule can touch files under `dep`: when neither
+        can, its files need no check one by one."""
+        if self.ignore:
+            return True
+        prefix = dep + "/"
+        return is_within_outputs(dep, self.out_paths) or any(
+            out.startswith(prefix) for out in self.out_paths
+        )
 
     def _is_excluded(self, repo_path: str) -> bool:
         """An output, or ignored by .dvcignore: either way not part of a directory dep."""
@@ -121,16 +142,26 @@ class _DepResolver:
         )
 
     def _git_dir_id(self, dep: str, repo_dir: str, paths: list[str]) -> str:
-        files = {posixpath.relpath(p, repo_dir): "git:" + self.tree.entries[p] for p in paths}
-        if self.tree.worktree:
-            # Untracked, not ignored files count too: they are what the stage would read.
-            extra = [p for p in self._untracked.get(repo_dir, []) if not self._is_excluded(p)]
-            for path, digest in self._hash(
-                [self.project.root / self.project.from_repo(p) for p in extra]
-            ):
-                files[posixpath.relpath(path.relative_to(self.project.root).as_posix(), dep)] = (
-                    digest
+        entries = self.tree.entries
+        cut = len(repo_dir) + 1
+        extra = self._untracked.get(repo_dir, []) if self.tree.worktree else []
+        # Untracked, not ignored files count too: they are what the stage would read.
+        extra = [p for p in extra if not self._is_excluded(p)]
+        if not extra:
+            # Base and head usually list the same files under a directory: combined once.
+            oids = [entries[p] for p in paths]
+            memo_key = (repo_dir, tuple(paths), tuple(oids))
+            found = self.memo.get(memo_key)
+            if found is None:
+                found = self.memo[memo_key] = combine_ids(
+                    {p[cut:]: "git:" + oid for p, oid in zip(paths, oids, strict=True)}
                 )
+            return found
+        files = {p[cut:]: "git:" + entries[p] for p in paths}
+        for path, digest in self._hash(
+            [self.project.root / self.project.from_repo(p) for p in extra]
+        ):
+            files[posixpath.relpath(path.relative_to(self.project.root).as_posix(), dep)] = digest
         return combine_ids(files)
 
     def _pointer_id(self, dep: str) -> str | None:
@@ -188,7 +219,7 @@ def _digest(path: Path, pool: Any) -> str:
     return file_digest(path, pool=pool)
 
 
-def _locked_deps(tree: FileTree, pipeline: Pipeline) -> dict[str, str]:
+def _locked_deps(tree: FileTree, pipeline: Pipeline, memo: dict[Any, Any]) -> dict[str, str]:
     """The hashes that dvc.lock files (beside each dvc.yaml) record for stages' deps, by
     project-relative path; a lock names deps relative to the stage's wdir."""
     found: dict[str, str] = {}
@@ -196,7 +227,10 @@ def _locked_deps(tree: FileTree, pipeline: Pipeline) -> dict[str, str]:
     for stage in pipeline.stages:
         lock = posixpath.join(posixpath.dirname(stage.source), "dvc.lock")
         if lock not in docs:
-            docs[lock] = _load_lock(lock, tree.read(lock))
+            text = tree.read(lock)
+            if ("lock", lock, text) not in memo:
+                memo["lock", lock, text] = _load_lock(lock, text)
+            docs[lock] = memo["lock", lock, text]
         entry = docs[lock].get(stage.name.rpartition(":")[2])
         for dep in entry.get("deps", []) if isinstance(entry, dict) else []:
             digest = _recorded_hash(dep) if isinstance(dep, dict) else None
@@ -210,9 +244,9 @@ def _load_lock(path: str, text: str | None) -> dict[str, Any]:
     if text is None:
         return {}
     try:
-        doc = safe_load(text, path)
-    except yaml.YAMLError as e:
-        raise PipelineError(f"{path}: invalid YAML ({e}). Regenerate it with `dvc commit`.") from e
+        doc = load_yaml_text(path, text)
+    except PipelineError as e:
+        raise PipelineError(f"{e} Regenerate it with `dvc commit`.") from e
     stages = doc.get("stages") if isinstance(doc, dict) else None
     return stages if isinstance(stages, dict) else {}
 
@@ -226,9 +260,8 @@ def _recorded_hash(out: dict[str, Any]) -> str | None:
 
 def _pointer_hash(path: str, text: str) -> str:
     try:
-        doc = safe_load(text, path)
-        out = doc["outs"][0]
-    except (yaml.YAMLError, KeyError, IndexError, TypeError) as e:
+        out = load_yaml_text(path, text)["outs"][0]
+    except (PipelineError, KeyError, IndexError, TypeError) as e:
         raise PipelineError(
             f"{path}: not a valid DVC pointer file (expected `outs: [{{md5: ..., path: ...}}]`). "
             "Regenerate it with `dvc add`."

@@ -10,8 +10,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from ci_ml.config import CONFIG_FILE, OPTIONS, Settings, resolve
 from ci_ml.errors import ConfigError, UserError
 from ci_ml.git import Git
@@ -63,7 +61,7 @@ class FileTree:
     def __init__(self, project: Project, entries: dict[str, str], worktree: bool) -> None:
         self.project = project
         self.entries = entries
-        self.sorted_paths = sorted(entries)
+        self._sorted: list[str] | None = None  # sorted on the first `under`: dir deps only
         self.worktree = worktree
         self._blobs: dict[str, bytes] = {}
 
@@ -86,10 +84,12 @@ class FileTree:
             ) from e
 
     def under(self, repo_dir: str) -> list[str]:
+        if self._sorted is None:
+            self._sorted = sorted(self.entries)
         prefix = repo_dir + "/"
-        i = bisect.bisect_left(self.sorted_paths, prefix)
-        j = bisect.bisect_left(self.sorted_paths, prefix + "\U0010ffff")
-        return self.sorted_paths[i:j]
+        i = bisect.bisect_left(self._sorted, prefix)
+        j = bisect.bisect_left(self._sorted, prefix + "\U0010ffff")
+        return self._sorted[i:j]
 
 
 def open_project(args: Any, env: Mapping[str, str]) -> Project:
@@ -133,6 +133,8 @@ def load_settings(project: Project, env: Mapping[str, str], args: Any) -> Settin
 
 
 def load_yaml(text: str, source: str) -> Any:
+    import yaml  # here, not at the top: a plan without ci-ml.yaml reads no YAML through PyYAML
+
     try:
         return safe_load(text, source)
     except yaml.YAMLError as e:

@@ -5,6 +5,7 @@ git objects, no checkout) or in the working tree (content ids: content_ids.py).
 from __future__ import annotations
 
 import posixpath
+import re
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -18,6 +19,9 @@ from ci_ml.plan.planner import Side
 from ci_ml.plan.project import PIPELINE_FILE, FileTree, Project
 
 WORKTREE = "working tree"
+# The files a side's pipeline is found from: dvc.yaml files, .dvcignore files and `.dvc/config`
+# (which marks a nested DVC project).
+_NAMES = (PIPELINE_FILE, ".dvcignore", "config")
 
 
 def read_side(
@@ -51,18 +55,47 @@ def read_worktree_and_base(
         changes = pool.submit(git.worktree_changes, project.prefix)
         base_diff = pool.submit(git.index_vs_commit, base_sha, project.prefix)
         index = git.ls_index(project.prefix)
-        head_tree = _worktree_tree(project, dict(index), changes.result())
+        # Both sides' pipeline files from one search of the index, patched like the entries.
+        named = _named(index, _NAMES)
+        worktree_changes = changes.result()
+        head_tree = _worktree_tree(project, dict(index), worktree_changes)
+        head_named = _without(named, set(worktree_changes[1]))  # less the deleted files
+        added: list[str] = []
+        removed: set[str] = set()
         for status, oid, path in base_diff.result():
             if status == "A":
                 index.pop(path, None)
+                removed.add(path)
             else:
+                if path not in index:
+                    added.append(path)
                 index[path] = oid
+        base_named = _without(named, removed)
+        for name, paths in _named(added, _NAMES).items():
+            base_named[name] += paths
     documents: dict[tuple[str, str], Any] = {}  # a dvc.yaml unchanged by the PR is read once
+    memo: dict[Any, Any] = {}  # and so are a dvc.lock and a directory's files
     head = _side(
-        project, head_tree, git.head_sha(), WORKTREE, settings=settings, documents=documents
+        project,
+        head_tree,
+        git.head_sha(),
+        WORKTREE,
+        settings=settings,
+        documents=documents,
+        memo=memo,
+        named=head_named,
     )
     base_tree = FileTree(project, index, worktree=False)
-    base = _side(project, base_tree, base_sha, base_label, settings=None, documents=documents)
+    base = _side(
+        project,
+        base_tree,
+        base_sha,
+        base_label,
+        settings=None,
+        documents=documents,
+        memo=memo,
+        named=base_named,
+    )
     return head, base
 
 
@@ -74,12 +107,16 @@ def _side(
     *,
     settings: Settings | None,
     documents: dict[tuple[str, str], Any] | None = None,
+    memo: dict[Any, Any] | None = None,
+    named: dict[str, list[str]] | None = None,
 ) -> Side:
-    pipeline, ignore = _parse(project, tree, label, {} if documents is None else documents)
+    if named is None:
+        named = _named(tree.entries, _NAMES)
+    pipeline, ignore = _parse(project, tree, label, {} if documents is None else documents, named)
     if settings is not None:
         pipeline = apply_settings(pipeline, settings)
     graph = build_graph(pipeline)
-    dep_ids = dep_content_ids(project, tree, pipeline, graph, ignore=ignore)
+    dep_ids = dep_content_ids(project, tree, pipeline, graph, ignore=ignore, memo=memo)
     return Side(ref=label, sha=sha, pipeline=pipeline, dep_ids=dep_ids, graph=graph)
 
 
@@ -94,9 +131,12 @@ def _worktree_tree(
 
 
 def _parse(
-    project: Project, tree: FileTree, label: str, documents: dict[tuple[str, str], Any]
+    project: Project,
+    tree: FileTree,
+    label: str,
+    documents: dict[tuple[str, str], Any],
+    found: dict[str, list[str]],
 ) -> tuple[Pipeline, IgnoreRules]:
-    found = _named(tree.entries, (PIPELINE_FILE, ".dvcignore", "config"))
     # A directory below the root with its own `.dvc/` is a nested DVC project: a repository of
     # its own to DVC, planned with `-C` pointing at it, never part of this pipeline.
     nested = tuple(
@@ -133,11 +173,18 @@ def _parse(
         raise PipelineError(f"at {label}: {e}") from e
 
 
+def _without(named: dict[str, list[str]], paths: set[str]) -> dict[str, list[str]]:
+    return {name: [p for p in found if p not in paths] for name, found in named.items()}
+
+
 def _named(paths: Iterable[str], names: tuple[str, ...]) -> dict[str, list[str]]:
-    """The paths whose file name is one of `names`, by name (one pass over the listing)."""
-    suffixes = tuple("/" + name for name in names)
+    """The paths whose file name is one of `names`, by name. One regex search over all paths
+    joined by NUL finds the few candidates: no Python work per path."""
     found: dict[str, list[str]] = {name: [] for name in names}
-    for path in paths:
-        if path.endswith(suffixes) or path in found:
-            found[posixpath.basename(path)].append(path)
+    blob = "\0" + "\0".join(paths) + "\0"
+    pattern = re.compile("(?:" + "|".join(re.escape(name) for name in names) + ")(?=\0)")
+    for match in pattern.finditer(blob):
+        start = match.start()
+        if blob[start - 1] in "/\0":  # the whole file name, not the end of a longer one
+            found[match.group()].append(blob[blob.rfind("\0", 0, start) + 1 : match.end()])
     return found

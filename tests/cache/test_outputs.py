@@ -121,6 +121,42 @@ def test_restore_of_a_corrupt_object_changes_nothing(
     assert not stored.exists()
 
 
+def test_restore_of_an_intact_object_that_lost_its_seal_verifies_and_restores(
+    store: CacheStore, project: Path, tmp_path: Path
+) -> None:
+    (project / "a").write_bytes(b"good a")
+    hit = pushed(store, project, ["a"])
+    digest = sha(b"good a")
+    stored = tmp_path / "cache" / "trusted" / "objects" / digest[:2] / digest[2:]
+    os.utime(stored)  # as a copy of the cache by a tool that does not keep mtimes leaves it
+    clone = tmp_path / "clone"
+    clone.mkdir()
+
+    restore(hit, store, clone, ["a"])
+
+    assert (clone / "a").read_bytes() == b"good a"
+    assert stored.exists()
+
+
+def test_restore_of_an_object_rewritten_in_place_is_refused(
+    store: CacheStore, project: Path, tmp_path: Path
+) -> None:
+    (project / "a").write_bytes(b"good a")
+    hit = pushed(store, project, ["a"])
+    digest = sha(b"good a")
+    stored = tmp_path / "cache" / "trusted" / "objects" / digest[:2] / digest[2:]
+    stored.chmod(0o644)
+    with stored.open("r+b") as f:
+        f.write(b"evil")
+    clone = tmp_path / "clone"
+    clone.mkdir()
+
+    with pytest.raises(CorruptObjectError, match=digest):
+        restore(hit, store, clone, ["a"])
+
+    assert list(clone.iterdir()) == []
+
+
 def test_restore_refuses_a_link_chain_that_climbs_out(
     store: CacheStore, project: Path, tmp_path: Path
 ) -> None:

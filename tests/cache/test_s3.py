@@ -90,7 +90,34 @@ def test_big_file_goes_up_in_parts_and_comes_back_whole(
     assert uploads.get("Uploads", []) == []
 
 
-def test_missing_objects_costs_about_one_request_per_fanout(
+def test_a_snapshotted_big_file_is_sent_in_parts_hashed_as_they_go(
+    s3_bucket: S3Bucket, tmp_path: Path
+) -> None:
+    (tmp_path / "big.bin").write_bytes(os.urandom(12 << 20))
+    _, files = snapshot(tmp_path, ["big.bin"])  # the digest this upload reuses
+    (digest,) = files
+    store = S3Store(
+        bucket=s3_bucket.name,
+        prefix="p",
+        trust=Trust.TRUSTED,
+        options=ClientOptions(endpoint_url=s3_bucket.endpoint_url),
+        part_size=5 << 20,
+    )
+
+    store.put_objects(files)
+
+    head = s3_bucket.client().head_object(
+        Bucket=s3_bucket.name,
+        Key=f"p/trusted/objects/{digest[:2]}/{digest[2:]}",
+        ChecksumMode="ENABLED",
+    )
+    data = (tmp_path / "big.bin").read_bytes()
+    parts = [data[i : i + (5 << 20)] for i in range(0, 12 << 20, 5 << 20)]
+    composite = hashlib.sha256(b"".join(hashlib.sha256(p).digest() for p in parts)).digest()
+    assert head["ChecksumSHA256"].split("-")[0] == base64.b64encode(composite).decode()
+
+
+def test_missing_objects_costs_one_list_for_many_and_a_head_each_for_few(
     s3_bucket: S3Bucket, tmp_path: Path
 ) -> None:
     rng = random.Random(7)
@@ -112,7 +139,7 @@ def test_missing_objects_costs_about_one_request_per_fanout(
         one = store.missing_objects([next(iter(files))])
 
     assert missing == set(files) - set(stored)
-    assert many == len({digest[:2] for digest in files}) < len(files)  # one LIST or HEAD each
+    assert many == 1  # one LIST of the objects' prefix: 60 names fit one page
     assert (one, proxy.count("HEAD"), proxy.count()) == (set(), 1, 1)
 
 
@@ -169,13 +196,19 @@ def test_missing_objects_falls_back_to_head_when_listing_would_cost_more(
     with fault_proxy(s3_bucket.endpoint_url) as proxy:
         options = ClientOptions(endpoint_url=proxy.url)
         store = S3Store(
-            bucket=s3_bucket.name, prefix="", trust=Trust.TRUSTED, options=options, page_size=1
+            bucket=s3_bucket.name,
+            prefix="",
+            trust=Trust.TRUSTED,
+            options=options,
+            page_size=1,
+            head_limit=0,
         )
         missing = store.missing_objects([digests[0], digests[5], digests[9]])
 
     assert missing == {digests[9]}
-    # Two pages (the budget) find digests[0]; the two names beyond them cost a HEAD each.
-    assert (proxy.count("GET"), proxy.count("HEAD")) == (2, 2)
+    # One page (the budget for three names) finds digests[0]; the two names beyond it cost
+    # a HEAD each.
+    assert (proxy.count("GET"), proxy.count("HEAD")) == (1, 2)
 
 
 def _fill(s3_bucket: S3Bucket, project: Path, count: int) -> tuple[dict[str, Path], Path]:

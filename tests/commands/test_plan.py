@@ -279,6 +279,38 @@ def test_cli_import_leaves_heavy_libraries_out() -> None:
     assert out.stdout.strip() == "[]"
 
 
+HEAVY = ("boto3", "botocore", "github", "matplotlib", "requests", "yaml")
+
+
+def test_plan_imports_no_heavy_library_for_plain_block_yaml(tmp_path: Path) -> None:
+    repo = GitRepo.init(tmp_path / "repo")
+    repo.write(
+        {
+            "dvc.yaml": "stages:\n  a:\n    cmd: echo a > a.txt\n    deps: [d]\n"
+            "    params: [lr]\n    outs: [a.txt]\n",
+            "params.yaml": "lr: 0.1\n",
+            "d": "x\n",
+            "dvc.lock": "schema: '2.0'\nstages:\n  a:\n    cmd: echo a > a.txt\n",
+        },
+        commit="base",
+    )
+    repo.write({"params.yaml": "lr: 0.2\n"}, commit="head")
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "ci_ml", "plan", "--base", "HEAD~1", "--json"],
+        cwd=repo.path,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    imported = {
+        line.rpartition("|")[2].strip()
+        for line in proc.stderr.splitlines()
+        if line.startswith("import time:")
+    }
+    assert [s["name"] for s in json.loads(proc.stdout)["stages"] if s["changed"]] == ["a"]
+    assert sorted({name.partition(".")[0] for name in imported} & set(HEAVY)) == []
+
+
 def test_dash_c_before_the_command_works_as_in_git(tmp_path: Path) -> None:
     repo = GitRepo.init(tmp_path / "repo")
     repo.write(

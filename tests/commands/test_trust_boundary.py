@@ -195,8 +195,9 @@ def _action_command() -> str:
 def test_a_pr_module_named_like_a_dependency_is_not_imported(
     dump_repo: GitRepo, isolated: bool
 ) -> None:
-    # yaml.py at the root of the PR's checkout: imported by ci-ml if the cwd is on sys.path.
-    dump_repo.write({"yaml.py": "open('pwned', 'w').write('x')\nraise SystemExit(9)\n"})
+    # secrets.py at the root of the PR's checkout: a module `ci-ml plan` imports (it imports no
+    # third-party one), imported from there if the cwd is on sys.path.
+    dump_repo.write({"secrets.py": "open('pwned', 'w').write('x')\nraise SystemExit(9)\n"})
     command = _action_command() if isolated else _action_command().replace(" -I ", " ")
     env = {**os.environ, "INPUT_COMMAND": "plan", "GITHUB_WORKSPACE": str(dump_repo.path)}
     subprocess.run(["bash", "-c", command], cwd=dump_repo.path, env=env, check=False)

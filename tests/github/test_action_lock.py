@@ -40,5 +40,14 @@ def test_every_pin_carries_a_hash() -> None:
 
 def test_action_yml_installs_from_the_lock_with_hashes() -> None:
     text = (ROOT / "action.yml").read_text()
-    assert '--require-hashes -r "$GITHUB_ACTION_PATH/ci_ml/action-requirements.txt"' in text
-    assert '--no-deps --no-build-isolation "$GITHUB_ACTION_PATH"' in text
+    assert 'lock="$GITHUB_ACTION_PATH/ci_ml/action-requirements.txt"' in text
+    # uv's path and pip's path both: every install names the lock with hashes required, and
+    # ci-ml itself comes without dependencies.
+    assert text.count('--require-hashes -r "$lock"') == 2
+    assert text.count('--no-deps --no-build-isolation "$GITHUB_ACTION_PATH"') == 2
+
+
+def test_uv_is_pinned_by_hash_too() -> None:
+    text = (ROOT / "ci_ml" / "action-uv.txt").read_text()
+    assert "uv==" in text
+    assert text.count("--hash=sha256:") >= 5

@@ -146,3 +146,23 @@ def test_base_read_through_the_index_equals_the_commit(git_repo: GitRepo) -> Non
     assert through_index.pipeline == direct.pipeline
     assert head.dep_ids["src"] != direct.dep_ids["src"]
     assert head.dep_ids["a.txt"] != direct.dep_ids["a.txt"]
+
+
+def test_pipeline_files_added_and_deleted_on_each_side_are_found(git_repo: GitRepo) -> None:
+    git_repo.write(
+        {
+            "dvc.yaml": STAGE.format(name="top", dep="a.txt"),
+            "a.txt": "a",
+            "old/dvc.yaml": STAGE.format(name="o", dep="a.txt"),
+            "gone/dvc.yaml": STAGE.format(name="g", dep="a.txt"),
+        },
+        commit="base",
+    )
+    (git_repo.path / "old/dvc.yaml").unlink()
+    git_repo.write({"new/dvc.yaml": STAGE.format(name="n", dep="a.txt")}, commit="head")
+    (git_repo.path / "gone/dvc.yaml").unlink()  # deleted in the working tree only
+
+    doc = plan_json(git_repo, "--base", "HEAD~1")
+
+    stages = {s["name"]: s["changed"] for s in doc["stages"]}
+    assert stages == {"new/dvc.yaml:n": True, "top": False}
