@@ -8,10 +8,13 @@ which listings ignore. Objects are made read-only so a stray write does not corr
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
 from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from ci_ml.cache.layout import (
     MAX_MANIFEST_BYTES,
@@ -105,7 +108,12 @@ class LocalStore:
         run_parallel(put, sorted(files.items()), workers=WORKERS)
 
     def get_objects(
-        self, wanted: Mapping[str, Path], *, area: Area, progress: Progress | None = None
+        self,
+        wanted: Mapping[str, Path],
+        *,
+        area: Area,
+        progress: Progress | None = None,
+        sizes: Mapping[str, int] | None = None,
     ) -> None:
         check_readable(self.trust, area, self.url)
 
@@ -113,8 +121,11 @@ class LocalStore:
             digest, dest = item
             source = self.path / object_name(area, digest)
             try:
-                stored = source.open("rb")
+                stored = _open_object(source)
             except FileNotFoundError:
+                return digest
+            except _NotAnObject:
+                self._discard(area, source)
                 return digest
             try:
                 with stored:
@@ -123,7 +134,8 @@ class LocalStore:
                         copy_to(stored, st.st_size, dest, progress=progress)
                         return None
                     chunks = iter(lambda: stored.read(CHUNK), b"")
-                    ok = write_verified(chunks, dest, digest, progress=progress)
+                    limit = (sizes or {}).get(digest)
+                    ok = write_verified(chunks, dest, digest, progress=progress, max_size=limit)
             except OSError as e:
                 raise CacheError(f"cannot copy object {digest} to {dest}: {e}") from e
             if not ok:
@@ -159,3 +171,23 @@ class LocalStore:
         """Delete a corrupt object if this store may write its area, so a push repairs it."""
         if may_write(self.trust, area):
             source.unlink(missing_ok=True)
+
+
+class _NotAnObject(Exception):
+    """Something other than a regular file sits where an object should be."""
+
+
+def _open_object(path: Path) -> BinaryIO:
+    """An object for reading: never through a symlink (one to /dev/zero would stream forever)
+    and never a FIFO (opening one blocks), both of which only tampering can put there."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            raise _NotAnObject(path) from e
+        raise
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise _NotAnObject(path)
+    os.set_blocking(fd, True)
+    return os.fdopen(fd, "rb")

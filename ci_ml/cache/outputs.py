@@ -203,23 +203,28 @@ def _plan(out: OutputEntry, root: Path, token: str, where: str) -> _Planned:
     return _Planned(out=out, final=final, temp=final.parent / f".{final.name}.ci-ml-{token}")
 
 
-def _prepare(plan: _Planned) -> list[tuple[Path, str, bool]]:
-    """Create the temp directory for `plan`; return (destination, digest, executable) items."""
+_Item = tuple[Path, str, bool, int]  # destination, digest, executable, size
+
+
+def _prepare(plan: _Planned) -> list[_Item]:
+    """Create the temp directory for `plan`; return its (destination, digest, executable,
+    size) items."""
     plan.final.parent.mkdir(parents=True, exist_ok=True)
     out = plan.out
     if out.type == "file":
-        return [(plan.temp, out.digest or "", out.executable)]  # check_manifest: digest is set
+        # check_manifest: a file has its digest
+        return [(plan.temp, out.digest or "", out.executable, out.size)]
     plan.temp.mkdir()
     items = []
     for entry in out.files:
         dest = plan.temp / entry.path
         dest.parent.mkdir(parents=True, exist_ok=True)
-        items.append((dest, entry.digest, entry.executable))
+        items.append((dest, entry.digest, entry.executable, entry.size))
     return items
 
 
 def _fetch(
-    files: list[tuple[Path, str, bool]],
+    files: list[_Item],
     store: CacheStore,
     hit: CacheHit,
     where: str,
@@ -227,17 +232,19 @@ def _fetch(
 ) -> None:
     """Download each digest once, copy it to its other destinations, then set exec bits."""
     wanted: dict[str, Path] = {}
-    for dest, digest, _ in files:
+    sizes: dict[str, int] = {}
+    for dest, digest, _, size in files:
         wanted.setdefault(digest, dest)
+        sizes[digest] = size
     try:
-        store.get_objects(wanted, area=hit.area, progress=progress)
+        store.get_objects(wanted, area=hit.area, progress=progress, sizes=sizes)
     except CorruptObjectError as e:
         raise CorruptObjectError(
             f"{where}: cannot restore its outputs: {e}. Run the stage again and push its"
             " outputs, even though the manifest exists.",
             digests=e.digests,
         ) from e
-    for dest, digest, executable in files:
+    for dest, digest, executable, _ in files:
         if wanted[digest] != dest:
             shutil.copyfile(wanted[digest], dest)
         if executable:

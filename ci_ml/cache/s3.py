@@ -122,14 +122,19 @@ class S3Store:
         run_parallel(put, sorted(files.items()), workers=WORKERS)
 
     def get_objects(
-        self, wanted: Mapping[str, Path], *, area: Area, progress: Progress | None = None
+        self,
+        wanted: Mapping[str, Path],
+        *,
+        area: Area,
+        progress: Progress | None = None,
+        sizes: Mapping[str, int] | None = None,
     ) -> None:
         layout.check_readable(self.trust, area, self.url)
 
         def get(item: tuple[str, Path]) -> str | None:
             digest, dest = item
             name = self._object(area, digest)
-            found = self._download(name, digest, dest, progress)
+            found = self._download(name, digest, dest, progress, (sizes or {}).get(digest))
             if found is False and layout.may_write(self.trust, area):
                 log.warning("cache %s: object %s is corrupt; deleting it", self.url, digest)
                 self._delete([name])
@@ -250,7 +255,7 @@ class S3Store:
     # Reads
 
     def _download(
-        self, name: str, digest: str, dest: Path, progress: Progress | None
+        self, name: str, digest: str, dest: Path, progress: Progress | None, size: int | None
     ) -> bool | None:
         """True when `dest` now holds the object, False if it is corrupt, None if missing."""
         from botocore.exceptions import BotoCoreError
@@ -263,7 +268,8 @@ class S3Store:
                 return None
             body = response["Body"]
             try:
-                if write_verified(body.iter_chunks(CHUNK), dest, digest, progress=progress):
+                chunks = body.iter_chunks(CHUNK)
+                if write_verified(chunks, dest, digest, progress=progress, max_size=size):
                     return True
                 # One bad read proves nothing about the object: a flipped bit in transit looks
                 # the same. Only a second read that also disagrees with the key condemns it.

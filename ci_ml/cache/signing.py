@@ -96,9 +96,14 @@ class SigningStore:
         self._inner.put_objects(files, progress=progress)
 
     def get_objects(
-        self, wanted: Mapping[str, Path], *, area: Area, progress: Progress | None = None
+        self,
+        wanted: Mapping[str, Path],
+        *,
+        area: Area,
+        progress: Progress | None = None,
+        sizes: Mapping[str, int] | None = None,
     ) -> None:
-        self._inner.get_objects(wanted, area=area, progress=progress)
+        self._inner.get_objects(wanted, area=area, progress=progress, sizes=sizes)
 
     def list_manifest_keys(self) -> Iterator[str]:
         return self._inner.list_manifest_keys()

@@ -41,9 +41,15 @@ class CacheStore(Protocol):
         """Store each file under its digest (checked again while reading the file)."""
 
     def get_objects(
-        self, wanted: Mapping[str, Path], *, area: Area, progress: Progress | None = None
+        self,
+        wanted: Mapping[str, Path],
+        *,
+        area: Area,
+        progress: Progress | None = None,
+        sizes: Mapping[str, int] | None = None,
     ) -> None:
-        """Write each object to its path (temp file + rename), verifying its digest on the way.
+        """Write each object to its path (temp file + rename), verifying its digest on the way;
+        an object longer than its size in `sizes` (the manifest's) is corrupt.
 
         Raises CorruptObjectError listing the missing or corrupt ones after fetching the rest.
         """

@@ -99,18 +99,25 @@ def write_verified(
     progress: Progress | None = None,
     mode: int | None = None,
     seal: bool = False,
+    max_size: int | None = None,
 ) -> bool:
     """Write `chunks` to `dest` if their sha256 is `digest`; else leave `dest` alone.
 
     Returns False on a digest mismatch. `mode`, if given, is set before the rename, and with
-    `seal` the file is marked as verified (see `is_sealed`).
+    `seal` the file is marked as verified (see `is_sealed`). With `max_size` (what the manifest
+    records), a stream that runs past it stops there and counts as a mismatch: an object
+    that streams zeros forever cannot fill the disk.
     Errors (OSError, or whatever `chunks` raises) propagate for the caller to name.
     """
     tmp = temp_path(dest)
     try:
         hasher = hashlib.sha256()
+        written = 0
         with tmp.open("wb") as f:
             for block in chunks:
+                written += len(block)
+                if max_size is not None and written > max_size:
+                    return False
                 hasher.update(block)
                 f.write(block)
                 if progress is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -122,3 +123,59 @@ def test_leftover_temp_files_from_a_crash_are_invisible(project: Path, tmp_path:
     assert list(store.list_objects()) == [digest]
     assert list(store.list_manifest_keys()) == []
     assert store.get_manifest(KEY) is None
+
+
+def _cached_model(project: Path, tmp_path: Path) -> tuple[LocalStore, Path]:
+    (project / "model.bin").write_bytes(b"weights" * 100)
+    outputs, files = snapshot(project, ["model.bin"])
+    store = open_store(str(tmp_path / "cache"), trust=Trust.TRUSTED, root=project)
+    store.put_objects(files)
+    store.put_manifest(make_manifest(outputs))
+    [digest] = files
+    [obj] = (tmp_path / "cache").rglob(digest[2:])
+    assert isinstance(store, LocalStore)
+    return store, obj
+
+
+@pytest.mark.parametrize("planted", ["link to /dev/zero", "fifo"])
+def test_a_planted_object_that_never_ends_is_corrupt_not_a_hang(
+    project: Path, tmp_path: Path, planted: str
+) -> None:
+    from ci_ml.cache.outputs import restore
+    from ci_ml.errors import CorruptObjectError
+
+    store, obj = _cached_model(project, tmp_path)
+    obj.chmod(0o644)
+    obj.unlink()
+    if planted == "fifo":
+        os.mkfifo(obj)
+    else:
+        obj.symlink_to("/dev/zero")
+    hit = store.get_manifest(KEY)
+    assert hit is not None
+    with pytest.raises(CorruptObjectError):
+        restore(hit, store, tmp_path / "clone", ["model.bin"])
+    assert not (tmp_path / "clone" / "model.bin").exists()
+
+
+def test_an_object_longer_than_its_manifest_says_stops_there(project: Path, tmp_path: Path) -> None:
+    from ci_ml.cache.outputs import restore
+    from ci_ml.errors import CorruptObjectError
+
+    store, obj = _cached_model(project, tmp_path)
+    obj.chmod(0o644)
+    obj.write_bytes(b"\0" * (64 << 20))  # 64 MiB where the manifest says 700 bytes
+    hit = store.get_manifest(KEY)
+    assert hit is not None
+    written: list[int] = []
+    with pytest.raises(CorruptObjectError):
+        restore(hit, store, tmp_path / "clone", ["model.bin"], progress=_Count(written))
+    assert sum(written) <= 700 + (1 << 20)  # at most the recorded size and one chunk
+
+
+class _Count:
+    def __init__(self, into: list[int]) -> None:
+        self.into = into
+
+    def advance(self, n: int) -> None:
+        self.into.append(n)
