@@ -104,10 +104,24 @@ class Sides:
     head: Side
 
 
-def read_sides(args: argparse.Namespace, env: Mapping[str, str]) -> Sides:
-    """Both sides of the comparison: the base commit (from git objects) and head."""
+def read_sides(
+    args: argparse.Namespace, env: Mapping[str, str], *, cache_client: bool = False
+) -> Sides:
+    """Both sides of the comparison: the base commit (from git objects) and head.
+
+    With `cache_client`, an S3 cache's client is made in the background meanwhile, for the
+    command to consult the cache after planning without waiting for it."""
     project = open_project(args, env)
     settings = load_settings(project, env, args)
+    if cache_client and settings.cache and settings.cache.lower().startswith("s3://"):
+        from ci_ml.cache import start_s3_client  # a plan without a cache never loads it
+
+        start_s3_client(
+            settings.cache,
+            endpoint_url=settings.s3_endpoint_url,
+            region=settings.s3_region,
+            addressing_style=settings.s3_addressing_style,
+        )
     head_ref = getattr(args, "head", None)
     if head_ref is not None:
         # First: a head that does not exist is the error, not the merge base it cannot have.
@@ -130,9 +144,12 @@ def read_sides(args: argparse.Namespace, env: Mapping[str, str]) -> Sides:
     return Sides(project, settings, base_side, head_side)
 
 
-def make_plan(args: argparse.Namespace, env: Mapping[str, str]) -> tuple[Project, Settings, Plan]:
-    """The static plan: base side vs head side, no cache consulted."""
-    sides = read_sides(args, env)
+def make_plan(
+    args: argparse.Namespace, env: Mapping[str, str], *, cache_client: bool = False
+) -> tuple[Project, Settings, Plan]:
+    """The static plan: base side vs head side, no cache consulted (`read_sides` for
+    `cache_client`)."""
+    sides = read_sides(args, env, cache_client=cache_client)
     return sides.project, sides.settings, plan(sides.base, sides.head)
 
 
@@ -160,7 +177,7 @@ def availability(
 
 
 def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
-    project, settings, result = make_plan(args, env)
+    project, settings, result = make_plan(args, env, cache_client=not args.no_cache)
     if args.all:
         result = every_stage(result)
     # The default local cache is consulted only once it exists: a plan never creates state,
