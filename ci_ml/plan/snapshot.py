@@ -54,6 +54,7 @@ def read_worktree_and_base(
     with ThreadPoolExecutor(2) as pool:
         changes = pool.submit(git.worktree_changes, project.prefix)
         base_diff = pool.submit(git.index_vs_commit, base_sha, project.prefix)
+        head_sha = pool.submit(git.head_sha)  # after diff-index, while the index is split
         index = git.ls_index(project.prefix)
         # Both sides' pipeline files from one search of the index, patched like the entries.
         named = _named(index, _NAMES)
@@ -78,7 +79,7 @@ def read_worktree_and_base(
     head = _side(
         project,
         head_tree,
-        git.head_sha(),
+        head_sha.result(),
         WORKTREE,
         settings=settings,
         documents=documents,
