@@ -7,7 +7,7 @@ from __future__ import annotations
 import posixpath
 import re
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from ci_ml.config import CONFIG_FILE, Settings, apply_settings
@@ -44,15 +44,30 @@ def read_side(
     return _side(project, tree, sha, label or ref, settings=settings)
 
 
+def start_worktree_changes(project: Project) -> Future[tuple[list[str], list[str]]]:
+    """`git status` of the working tree (`Git.worktree_changes`), started now in a thread of
+    its own: the longest git call of a plan, it needs neither the settings nor the base."""
+    pool = ThreadPoolExecutor(1)
+    changes = pool.submit(project.git.worktree_changes, project.prefix)
+    pool.shutdown(wait=False)  # its thread ends with the call
+    return changes
+
+
 def read_worktree_and_base(
-    project: Project, base_sha: str, *, base_label: str, settings: Settings
+    project: Project,
+    base_sha: str,
+    *,
+    base_label: str,
+    settings: Settings,
+    changes: Future[tuple[list[str], list[str]]] | None = None,
 ) -> tuple[Side, Side]:
     """The working tree and a base commit, from one listing of the index: the base's files are
     the index's, patched with what `git diff-index` says differs (cheap: git compares trees
     by hash and skips whole unchanged directories), instead of a second listing of every file."""
     git = project.git
     with ThreadPoolExecutor(2) as pool:
-        changes = pool.submit(git.worktree_changes, project.prefix)
+        if changes is None:  # else started by the caller (start_worktree_changes)
+            changes = pool.submit(git.worktree_changes, project.prefix)
         base_diff = pool.submit(git.index_vs_commit, base_sha, project.prefix)
         head_sha = pool.submit(git.head_sha)  # after diff-index, while the index is split
         index = git.ls_index(project.prefix)
