@@ -39,7 +39,7 @@ from ci_ml.plan import (
     read_side,
     read_worktree_and_base,
     render_plan,
-    start_worktree_changes,
+    start_worktree_reads,
 )
 from ci_ml.state import STATE_DIR, outputs_current, read_last_run
 from ci_ml.yaml_load import load_yaml_text
@@ -114,8 +114,8 @@ def read_sides(
     command to consult the cache after planning without waiting for it."""
     project = open_project(args, env)
     head_ref = getattr(args, "head", None)
-    # The working tree's `git status` (a tenth of a second at 100,000 files) runs meanwhile.
-    changes = start_worktree_changes(project) if head_ref is None else None
+    # The working tree's `git status` and index listing run meanwhile.
+    reads = start_worktree_reads(project) if head_ref is None else None
     settings = load_settings(project, env, args)
     if cache_client and settings.cache and settings.cache.lower().startswith("s3://"):
         from ci_ml.cache import start_s3_client  # a plan without a cache never loads it
@@ -139,7 +139,7 @@ def read_sides(
     )
     if head_ref is None:
         head_side, base_side = read_worktree_and_base(
-            project, base.sha, base_label=base.label, settings=settings, changes=changes
+            project, base.sha, base_label=base.label, settings=settings, reads=reads
         )
     else:
         head_side = read_side(project, head_ref, settings=settings)
