@@ -7,6 +7,7 @@ Output is read with `-z` and split on NUL so no file name can break parsing.
 from __future__ import annotations
 
 import logging
+import os
 import re
 import subprocess
 from collections.abc import Iterable, Iterator, Sequence
@@ -118,7 +119,11 @@ class Git:
 
     def worktree_changes(self, prefix: str) -> tuple[list[str], list[str]]:
         """Tracked files under `prefix` that differ from the index: (modified, deleted)."""
-        args = ["status", "--porcelain=v2", "-z", "--untracked-files=no", "--no-renames"]
+        # On two cores or fewer, status's threads that stat the index in parallel only take the
+        # cores from `ls-files` and its parsing, which run meanwhile (0.05 s less in 0.35 s at
+        # 100,000 files, benchmarks/README.md); the answer is the same either way.
+        args = ["-c", "core.preloadIndex=false"] if _cores() <= 2 else []
+        args += ["status", "--porcelain=v2", "-z", "--untracked-files=no", "--no-renames"]
         args += ["--ignore-submodules=all", "--", prefix or "."]
         modified: list[str] = []
         deleted: list[str] = []
@@ -175,6 +180,13 @@ class Git:
 
     def head_sha(self) -> str | None:
         return self.resolve("HEAD")
+
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
 
 
 def _split_z(out: bytes) -> Iterator[str]:

@@ -29,7 +29,7 @@ from ci_ml.cache.pending import drop_pending, pending_manifests, save_pending
 from ci_ml.cache.progress import Progress, progress_mode
 from ci_ml.cache.s3_client import ClientOptions, make_client
 from ci_ml.cache.signing import generate_key_pair
-from ci_ml.cache.store import CacheStore, open_store
+from ci_ml.cache.store import CacheStore, open_store, start_s3_client
 
 __all__ = [
     "Area",
@@ -53,4 +53,5 @@ __all__ = [
     "restore",
     "save_pending",
     "snapshot",
+    "start_s3_client",
 ]

@@ -1,12 +1,11 @@
 """S3Store: a cache in an S3 bucket (or MinIO, R2, Ceph: anything speaking the S3 API).
 
-Layout as in `ci_ml.cache.layout`, under the URL's prefix. boto3 is imported on the first
-request, and no botocore exception leaves this module: each becomes a CacheError naming the
-URL, the object and, where we can tell, the fix. Uploads read the file once to check its
-sha256 and hash each part, then send one PUT (up to `part_size`) or a multipart upload, every
-body with `ChecksumSHA256`, so S3 stores exactly the bytes that were hashed. Downloads are one
-streamed GET per object, hashed while written (`transfer.write_verified`). docs/cache.md has
-the reasons for each choice.
+Layout as in `ci_ml.cache.layout`, under the URL's prefix. The client is made in the background
+from the store's opening (a failure is raised at first use); no botocore exception leaves this
+module: each becomes a CacheError naming the URL, the object and, where we can tell, the fix.
+Uploads check the file's sha256 and hash each part, then send one PUT (up to `part_size`) or a
+multipart upload, every body with `ChecksumSHA256`, so S3 stores exactly the bytes hashed.
+Downloads are one streamed GET per object, hashed while written. docs/cache.md has the reasons.
 """
 
 from __future__ import annotations
@@ -26,7 +25,7 @@ from ci_ml.cache import layout
 from ci_ml.cache.layout import Area, CacheHit, Trust
 from ci_ml.cache.manifest import Manifest, decode_manifest, encode_manifest
 from ci_ml.cache.progress import Progress
-from ci_ml.cache.s3_client import PART_WORKERS, WORKERS, ClientOptions, make_client
+from ci_ml.cache.s3_client import PART_WORKERS, WORKERS, ClientOptions, pending_client
 from ci_ml.cache.transfer import (
     CHUNK,
     FileRange,
@@ -74,7 +73,8 @@ class S3Store:
         self.part_size, self.page_size, self.head_limit = part_size, page_size, head_limit
         self._options = options or ClientOptions()
         self._lock = threading.Lock()
-        self._s3: Any = None  # a boto3 client: untyped, created on first use
+        self._s3: Any = None  # a botocore client (untyped) from _pending, at first use
+        self._pending = pending_client(self._options)
 
     def get_manifest(self, key: str) -> CacheHit | None:
         client = self._client()
@@ -349,7 +349,7 @@ class S3Store:
         with self._lock:
             if self._s3 is None:
                 with self._errors("connect to", self.bucket):
-                    self._s3 = make_client(self._options)
+                    self._s3 = self._pending.take()
             return self._s3
 
     def _unless_missing(self, action: str, name: str, call: Callable[[], T]) -> T | None:

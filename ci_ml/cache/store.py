@@ -13,7 +13,7 @@ from ci_ml.cache.local import LocalStore
 from ci_ml.cache.manifest import Manifest
 from ci_ml.cache.progress import Progress
 from ci_ml.cache.s3 import S3Store
-from ci_ml.cache.s3_client import ClientOptions
+from ci_ml.cache.s3_client import ClientOptions, start_client
 from ci_ml.errors import CacheConfigError
 from ci_ml.state import STATE_DIR, state_dir
 
@@ -85,15 +85,7 @@ def open_store(
     """
     if not url:
         return LocalStore(state_dir(root) / "cache", trust)
-    if addressing_style not in _STYLES:
-        raise CacheConfigError(
-            f"S3 addressing style {addressing_style!r} is not one of: path, virtual, auto"
-        )
-    if endpoint_url is not None and not endpoint_url.startswith(("http://", "https://")):
-        raise CacheConfigError(f"S3 endpoint {endpoint_url!r} must start with http:// or https://")
-    options = ClientOptions(
-        endpoint_url=endpoint_url, region=region, addressing_style=addressing_style
-    )
+    options = _client_options(endpoint_url, region, addressing_style)
     match = _SCHEME.match(url)
     if match is None:
         path = root / Path(url).expanduser()
@@ -104,6 +96,39 @@ def open_store(
     if opener is None:
         raise _bad_url(url, f"the scheme {match.group(1)!r} is not supported")
     return opener(url, trust, root, options)
+
+
+def start_s3_client(
+    url: str | None,
+    *,
+    endpoint_url: str | None = None,
+    region: str | None = None,
+    addressing_style: str | None = None,
+) -> None:
+    """Start making the S3 client for the cache at `url` (if it is one) in the background, so
+    it is ready, or nearly, when `open_store` with the same options makes its first request.
+    Invalid options start nothing: `open_store` reports them."""
+    if not url or not url.lower().startswith("s3://"):
+        return
+    try:
+        options = _client_options(endpoint_url, region, addressing_style)
+    except CacheConfigError:
+        return
+    start_client(options)
+
+
+def _client_options(
+    endpoint_url: str | None, region: str | None, addressing_style: str | None
+) -> ClientOptions:
+    if addressing_style not in _STYLES:
+        raise CacheConfigError(
+            f"S3 addressing style {addressing_style!r} is not one of: path, virtual, auto"
+        )
+    if endpoint_url is not None and not endpoint_url.startswith(("http://", "https://")):
+        raise CacheConfigError(f"S3 endpoint {endpoint_url!r} must start with http:// or https://")
+    return ClientOptions(
+        endpoint_url=endpoint_url, region=region, addressing_style=addressing_style
+    )
 
 
 def _open_local(url: str, trust: Trust, root: Path, options: ClientOptions) -> CacheStore:

@@ -39,6 +39,7 @@ from ci_ml.plan import (
     read_side,
     read_worktree_and_base,
     render_plan,
+    start_worktree_reads,
 )
 from ci_ml.state import STATE_DIR, outputs_current, read_last_run
 from ci_ml.yaml_load import load_yaml_text
@@ -104,11 +105,27 @@ class Sides:
     head: Side
 
 
-def read_sides(args: argparse.Namespace, env: Mapping[str, str]) -> Sides:
-    """Both sides of the comparison: the base commit (from git objects) and head."""
+def read_sides(
+    args: argparse.Namespace, env: Mapping[str, str], *, cache_client: bool = False
+) -> Sides:
+    """Both sides of the comparison: the base commit (from git objects) and head.
+
+    With `cache_client`, an S3 cache's client is made in the background meanwhile, for the
+    command to consult the cache after planning without waiting for it."""
     project = open_project(args, env)
-    settings = load_settings(project, env, args)
     head_ref = getattr(args, "head", None)
+    # The working tree's `git status` and index listing run meanwhile.
+    reads = start_worktree_reads(project) if head_ref is None else None
+    settings = load_settings(project, env, args)
+    if cache_client and settings.cache and settings.cache.lower().startswith("s3://"):
+        from ci_ml.cache import start_s3_client  # a plan without a cache never loads it
+
+        start_s3_client(
+            settings.cache,
+            endpoint_url=settings.s3_endpoint_url,
+            region=settings.s3_region,
+            addressing_style=settings.s3_addressing_style,
+        )
     if head_ref is not None:
         # First: a head that does not exist is the error, not the merge base it cannot have.
         require_commit(project.git, head_ref, what="--head")
@@ -122,7 +139,7 @@ def read_sides(args: argparse.Namespace, env: Mapping[str, str]) -> Sides:
     )
     if head_ref is None:
         head_side, base_side = read_worktree_and_base(
-            project, base.sha, base_label=base.label, settings=settings
+            project, base.sha, base_label=base.label, settings=settings, reads=reads
         )
     else:
         head_side = read_side(project, head_ref, settings=settings)
@@ -130,9 +147,12 @@ def read_sides(args: argparse.Namespace, env: Mapping[str, str]) -> Sides:
     return Sides(project, settings, base_side, head_side)
 
 
-def make_plan(args: argparse.Namespace, env: Mapping[str, str]) -> tuple[Project, Settings, Plan]:
-    """The static plan: base side vs head side, no cache consulted."""
-    sides = read_sides(args, env)
+def make_plan(
+    args: argparse.Namespace, env: Mapping[str, str], *, cache_client: bool = False
+) -> tuple[Project, Settings, Plan]:
+    """The static plan: base side vs head side, no cache consulted (`read_sides` for
+    `cache_client`)."""
+    sides = read_sides(args, env, cache_client=cache_client)
     return sides.project, sides.settings, plan(sides.base, sides.head)
 
 
@@ -160,7 +180,7 @@ def availability(
 
 
 def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
-    project, settings, result = make_plan(args, env)
+    project, settings, result = make_plan(args, env, cache_client=not args.no_cache)
     if args.all:
         result = every_stage(result)
     # The default local cache is consulted only once it exists: a plan never creates state,

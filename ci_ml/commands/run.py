@@ -107,7 +107,7 @@ def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         raise UserError(
             "ci-ml run works on the working tree; check out the commit instead of --head."
         )
-    project, settings, result = make_plan(args, env)
+    project, settings, result = make_plan(args, env, cache_client=True)
     store = open_cache(project, settings, env)
     result = _select(result, args.stages, force=args.force, everything=args.all)
     # A forced stage runs even where the cache or the workspace has its key.

@@ -26,7 +26,7 @@ from ci_ml.plan.planner import (
     plan,
 )
 from ci_ml.plan.project import Project, load_settings, open_project
-from ci_ml.plan.snapshot import read_side, read_worktree_and_base
+from ci_ml.plan.snapshot import read_side, read_worktree_and_base, start_worktree_reads
 
 __all__ = [
     "APPROVAL_ENVIRONMENT",
@@ -54,4 +54,5 @@ __all__ = [
     "read_worktree_and_base",
     "render_plan",
     "runner_labels",
+    "start_worktree_reads",
 ]

@@ -178,6 +178,21 @@ def test_no_credentials_gives_one_clean_cache_error(
         store.get_manifest(KEY)
 
 
+def test_a_client_that_cannot_be_made_fails_at_first_use_and_is_tried_again(
+    s3_bucket: S3Bucket, project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The client is made in the background when the store opens; its failure waits for the
+    # first request, with the message a request would have given.
+    monkeypatch.setenv("AWS_PROFILE", "no-such-profile-here")
+    store = open_store(s3_bucket.url, trust=Trust.TRUSTED, root=project)
+    for _ in range(2):  # raised once from the background, then by a fresh attempt
+        with pytest.raises(CacheError, match=r"cannot connect to .*no-such-profile-here"):
+            store.get_manifest(KEY)
+
+    monkeypatch.delenv("AWS_PROFILE")
+    assert store.get_manifest(KEY) is None
+
+
 def test_missing_objects_falls_back_to_head_when_listing_would_cost_more(
     s3_bucket: S3Bucket, tmp_path: Path
 ) -> None:
