@@ -17,7 +17,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tarfile
@@ -27,6 +26,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.helpers.servers import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 VENDORED = ROOT / "tests" / "fixtures" / "github-actions"
@@ -163,7 +164,7 @@ class ActRunner:
             "--cache-server-path", str(self.home / "cache-server"),
             "--artifact-server-path", str(artifacts),
             "--artifact-server-addr", "127.0.0.1",
-            "--artifact-server-port", str(_free_port()),
+            "--artifact-server-port", str(free_port()),
             "--defaultbranch", "main",
             "--log-prefix-job-id",
             *[arg for name in ("env", "var", "secret", "input") for arg in (f"--{name}-file", str(empty))],
@@ -204,12 +205,6 @@ def _is_machine_setting(name: str) -> bool:
 
 def _pairs(flag: str, values: Mapping[str, str] | None) -> list[str]:
     return [arg for k, v in (values or {}).items() for arg in (flag, f"{k}={v}")]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _run_with_timeout(

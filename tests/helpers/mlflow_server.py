@@ -11,9 +11,6 @@ import os
 import shutil
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +19,7 @@ from typing import Any
 import pytest
 import requests
 
-from tests.helpers.moto_server import free_port
+from tests.helpers.servers import free_port, wait_until_answering
 
 STARTUP_TIMEOUT_S = 90
 
@@ -112,7 +109,14 @@ def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MlflowSe
         process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=home)
     url = f"http://127.0.0.1:{port}"
     try:
-        _wait(url, process, log)
+        wait_until_answering(
+            f"{url}/health",
+            process,
+            name="mlflow server",
+            log=str(log),
+            timeout_s=STARTUP_TIMEOUT_S,
+            any_http_answer=False,
+        )
         yield MlflowServer(url)
     finally:
         process.terminate()
@@ -121,16 +125,3 @@ def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MlflowSe
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
-
-
-def _wait(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + STARTUP_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"mlflow server exited with {process.returncode}: {log.read_text()}")
-        try:
-            with urllib.request.urlopen(f"{url}/health", timeout=2):
-                return
-        except (urllib.error.URLError, OSError):
-            time.sleep(0.2)
-    raise RuntimeError(f"mlflow server did not answer at {url} in {STARTUP_TIMEOUT_S}s")

@@ -9,18 +9,16 @@ from __future__ import annotations
 
 import functools
 import os
-import socket
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
+
+from tests.helpers.servers import free_port, wait_until_answering
 
 STARTUP_TIMEOUT_S = 60
 
@@ -50,27 +48,6 @@ def s3_client(endpoint_url: str) -> Any:
     ).client("s3", endpoint_url=endpoint_url)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_until_answering(url: str, process: subprocess.Popen[bytes], log: str) -> None:
-    deadline = time.monotonic() + STARTUP_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"moto server exited with {process.returncode}; log: {log}")
-        try:
-            with urllib.request.urlopen(f"{url}/moto-api/", timeout=2):
-                return
-        except urllib.error.HTTPError:
-            return  # any HTTP answer means it is up
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError(f"moto server did not answer at {url} in {STARTUP_TIMEOUT_S}s; log: {log}")
-
-
 @pytest.fixture(scope="session")
 def moto_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The endpoint URL of a moto server that lives as long as the test session."""
@@ -86,7 +63,13 @@ def moto_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         )
     url = f"http://127.0.0.1:{port}"
     try:
-        wait_until_answering(url, process, str(log))
+        wait_until_answering(
+            f"{url}/moto-api/",
+            process,
+            name="moto server",
+            log=str(log),
+            timeout_s=STARTUP_TIMEOUT_S,
+        )
         yield url
     finally:
         process.terminate()
