@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import logging
-import re
 import time
 from collections.abc import Mapping
 from pathlib import Path
 
 from ci_ml.cache.layout import Trust
+from ci_ml.cache.local import LocalStore
 from ci_ml.cache.signing import signing_store
-from ci_ml.cache.store import CacheStore, open_store
+from ci_ml.cache.store import CacheStore, is_local_url, open_store
 from ci_ml.cache.trust import decide_trust
 from ci_ml.config import Settings
 from ci_ml.errors import CacheConfigError
@@ -30,7 +30,7 @@ def open_cache(
         env=env,
         event=gha.load_event(env),
         trusted_refs=settings.trusted_refs,
-        local_cache=not settings.cache,
+        local_cache=not settings.cache or settings.cache == LOCAL,
         checkout_sha=project.git.head_sha(),
     )
     if reading_only and trust is Trust.UNTRUSTED:
@@ -43,7 +43,7 @@ def open_cache(
         region=settings.s3_region,
         addressing_style=settings.s3_addressing_style,
     )
-    _sweep(project.root, url)
+    _sweep(project.root, store)
     store = signing_store(
         store, private_key=settings.signing_key, public_keys=settings.trusted_public_keys
     )
@@ -74,7 +74,7 @@ def _cache_url(settings: Settings, env: Mapping[str, str]) -> str | None:
         # runner) the project's own `.ci-ml/cache`, never a temp dir other runs share.
         runner_temp = env.get("RUNNER_TEMP")
         return str(Path(runner_temp) / "ci-ml-cache") if runner_temp else None
-    if _is_local(url) and not settings.allow_local_cache:
+    if is_local_url(url) and not settings.allow_local_cache:
         raise CacheConfigError(
             f"the cache {url!r} is a directory on the runner. On a runner that outlives the job "
             "(self-hosted, not ephemeral), pull-request stages run as the same user as trusted "
@@ -85,19 +85,17 @@ def _cache_url(settings: Settings, env: Mapping[str, str]) -> str | None:
     return url
 
 
-def _is_local(url: str) -> bool:
-    scheme = re.match(r"([A-Za-z][A-Za-z0-9+.-]+):", url)
-    return scheme is None or scheme.group(1).lower() == "file"
-
-
-def _sweep(root: Path, url: str | None) -> None:
+def _sweep(root: Path, store: CacheStore) -> None:
     """Remove what killed runs left half-written: in `.ci-ml/` every time (it is small), in a
-    local cache directory once a day (a walk of every object)."""
+    local cache directory once a day (a walk of every object; the default one is in `.ci-ml/`)."""
     now = time.time()
     state = root / STATE_DIR
+    cache = store.path if isinstance(store, LocalStore) else None
+    cache_in_state = cache is not None and cache.is_relative_to(state)
     if state.is_dir():
-        remove_stale_temps(state, now=now, every_s=0 if url else 24 * 3600)
-    if url and _is_local(url) and not url.lower().startswith("file:"):
-        cache = root / Path(url).expanduser()
-        if cache.is_dir():
-            remove_stale_temps(cache, now=now, every_s=24 * 3600)
+        remove_stale_temps(state, now=now, every_s=DAY_S if cache_in_state else 0)
+    if cache is not None and not cache_in_state and cache.is_dir():
+        remove_stale_temps(cache, now=now, every_s=DAY_S)
+
+
+DAY_S = 24 * 3600

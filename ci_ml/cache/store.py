@@ -69,6 +69,12 @@ _BUCKET = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{1,254}")
 _STYLES = (None, "auto", "path", "virtual")
 
 
+def is_local_url(url: str) -> bool:
+    """A path or a file:// URL: a directory on this machine, not a bucket."""
+    match = _SCHEME.match(url)
+    return match is None or match.group(1).lower() == "file"
+
+
 def open_store(
     url: str | None,
     *,

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from ci_ml.config import CONFIG_FILE, Settings, resolve
 from ci_ml.errors import ConfigError, GitError, UserError
 from ci_ml.git import require_commit
-from ci_ml.github import gha, resolve_base
+from ci_ml.github import Base, gha, resolve_base
 from ci_ml.pipeline import Graph, build_graph
 from ci_ml.plan import (
     APPROVAL_LABEL,
@@ -129,14 +129,7 @@ def read_sides(
     if head_ref is not None:
         # First: a head that does not exist is the error, not the merge base it cannot have.
         require_commit(project.git, head_ref, what="--head")
-    base = resolve_base(
-        project.git,
-        explicit=args.base or env.get("CI_ML_BASE"),
-        env=env,
-        event=gha.load_event(env),
-        base_branch=settings.base_branch,
-        head=head_ref or "HEAD",
-    )
+    base = _base(project, settings, env, explicit=args.base, head=head_ref or "HEAD")
     if head_ref is None:
         head_side, base_side = read_worktree_and_base(
             project, base.sha, base_label=base.label, settings=settings, reads=reads
@@ -363,14 +356,7 @@ def workspace_keys(
     frozen_keys = None
     if any(stage.frozen for stage in side.pipeline.stages):
         try:
-            base = resolve_base(
-                project.git,
-                explicit=env.get("CI_ML_BASE"),
-                env=env,
-                event=gha.load_event(env),
-                base_branch=settings.base_branch,
-                head="HEAD",
-            )
+            base = _base(project, settings, env, explicit=None, head="HEAD")
             base_side = read_side(project, base.sha, label=base.label)
         except (GitError, UserError) as e:
             log.warning("frozen stages keep no base key (%s)", e)
@@ -383,3 +369,17 @@ def workspace_keys(
         side.pipeline, graph, side.dep_ids, side.sha or "worktree", frozen_keys=frozen_keys
     )
     return side, graph, keys
+
+
+def _base(
+    project: Project, settings: Settings, env: Mapping[str, str], *, explicit: str | None, head: str
+) -> Base:
+    """The base to compare with: --base, else CI_ML_BASE, else the PR's or the branch's."""
+    return resolve_base(
+        project.git,
+        explicit=explicit or env.get("CI_ML_BASE"),
+        env=env,
+        event=gha.load_event(env),
+        base_branch=settings.base_branch,
+        head=head,
+    )

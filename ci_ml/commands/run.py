@@ -14,7 +14,7 @@ from ci_ml.cache import open_cache
 from ci_ml.commands.plan import add_side_flags, availability, make_plan
 from ci_ml.errors import StageFailed, UserError, did_you_mean
 from ci_ml.github import gha
-from ci_ml.mlflow import granted_env, log_run, withheld_env
+from ci_ml.mlflow import granted_env, log_run
 from ci_ml.pipeline import downstream_closure, upstream_closure
 from ci_ml.plan import Plan, Reason, apply_availability, open_project, runner_labels
 from ci_ml.report import markdown as md
@@ -124,7 +124,6 @@ def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         overrides=tuple(str(o) for o in overrides),
         commit=result.head_sha,
         ref=env.get("GITHUB_REF") or None,
-        withheld_env=withheld_env(settings.mlflow),
         granted_env=granted_env(settings.mlflow),
         labels={s.name: runner_labels(s, settings) for s in result.stages},
     )

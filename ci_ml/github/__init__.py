@@ -10,9 +10,10 @@ from ci_ml.github.client import (
     conclusion_of,
     repo_context,
 )
-from ci_ml.github.refs import resolve_base
+from ci_ml.github.refs import Base, resolve_base
 
 __all__ = [
+    "Base",
     "GitHub",
     "GitHubError",
     "GitHubPermissionError",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ci_ml.mlflow.collect import find_links, log_run, push_logs
-from ci_ml.mlflow.target import granted_env, withheld_env
+from ci_ml.mlflow.target import granted_env
 from ci_ml.mlflow.tracking import Links, read_links
 
 __all__ = [
@@ -13,5 +13,4 @@ __all__ = [
     "log_run",
     "push_logs",
     "read_links",
-    "withheld_env",
 ]

@@ -125,9 +125,10 @@ def withheld_env(settings: MlflowSettings) -> tuple[str, ...]:
 
 
 def granted_env(settings: MlflowSettings) -> tuple[str, ...]:
-    """The credentials `stage-credentials: true` lets stage commands see, although ci-ml
-    scrubs them otherwise (ci_ml/run/stage_env.py)."""
-    return CREDENTIAL_VARS if settings.stage_credentials else ()
+    """The credentials stage commands may see although ci-ml scrubs them
+    (ci_ml/run/stage_env.py): those not withheld, that is all with `stage-credentials: true`."""
+    withheld = withheld_env(settings)
+    return tuple(name for name in CREDENTIAL_VARS if name not in withheld)
 
 
 def run_context(env: Mapping[str, str], event: Mapping[str, Any], *, commit: str) -> RunContext:

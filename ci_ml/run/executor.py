@@ -59,7 +59,6 @@ class RunOptions:
     overrides: tuple[str, ...] = ()
     commit: str | None = None
     ref: str | None = None
-    withheld_env: tuple[str, ...] = ()  # credentials stage commands must not see
     granted_env: tuple[str, ...] = ()  # scrubbed names stage commands may see (opted in)
     # Runner labels each stage is routed to, recorded in its manifest for the cost ledger.
     labels: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
@@ -236,7 +235,7 @@ def _run_one(run: _Run, stage_plan: StagePlan, parallel: bool) -> Outcome:
         result = run_commands(
             stage.cmd,
             cwd=run.root / stage.wdir,
-            env=_stage_env(run.env, stage_plan, run.options.withheld_env, run.options.granted_env),
+            env=_stage_env(run.env, stage_plan, run.options.granted_env),
             timeout=stage.settings.timeout,
             emit=emit,
         )
@@ -334,12 +333,11 @@ def _clear_outputs(root: Path, stage_plan: StagePlan) -> None:
 def _stage_env(
     env: Mapping[str, str],
     stage_plan: StagePlan,
-    withheld: tuple[str, ...] = (),
     granted: tuple[str, ...] = (),
 ) -> dict[str, str]:
     stage = stage_plan.stage
     return stage_environment(
-        {k: v for k, v in env.items() if k not in withheld},
+        env,
         pass_env=(*stage.settings.pass_env, *granted),
         stage_env=dict(stage.settings.env),
         extra={"CI_ML_STAGE": stage.name, "CI_ML_STAGE_KEY": stage_plan.key},

@@ -37,6 +37,8 @@ SCRUBBED: tuple[str, ...] = (
     "MLFLOW_TRACKING_USERNAME",
     "MLFLOW_TRACKING_PASSWORD",
     "MLFLOW_TRACKING_CLIENT_CERT_PATH",
+    "DATABRICKS_TOKEN",  # MLflow on Databricks
+    "DATABRICKS_CLIENT_SECRET",
     "CI_ML_*",  # the cache URL, trust and signing settings
 )
 
