@@ -21,6 +21,9 @@ ACTION_PLACEHOLDER = "ci-ml/ci-ml@0000000000000000000000000000000000000000 # ci-
 ACTION_REF = re.compile(r"[\w.-]+/[\w.-]+@[0-9a-f]{40}")
 DEFAULT_GPU_LABELS = "self-hosted, linux, gpu"
 DOCS = "docs/gpu-runners.md"  # in the ci-ml repository
+# The same pin as action.yml's (tests/commands/test_init.py checks they agree).
+SETUP_PYTHON = "actions/setup-python@0b93645e9fea7318ecaed2b359559ac225c90a2b # v5.3.0"
+STAGES_PYTHON = "3.12"
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,19 +182,46 @@ def render_template(
     """A template with the action pinned, the GPU labels, the pipeline directory and the
     inputs that install the pipeline's dependencies in every step that runs stages; with an
     engine, pull requests and main get their own GPU labels. [pure]"""
+    if install:
+        lines = "".join(f"{RUN_STEP_INDENT}{k}: {_yaml_scalar(v)}\n" for k, v in install.items())
+        text = text.replace(RUN_STEP, RUN_STEP + lines)
+        if cached := pip_cache_key_file(install):
+            text = text.replace(RUN_ACTION_STEP, python_step(cached) + RUN_ACTION_STEP)
     text = text.replace(ACTION_PLACEHOLDER, f"{action_ref} # ci-ml v{__version__}")
     text = text.replace(f"[{DEFAULT_GPU_LABELS}]", f"[{', '.join(gpu_labels)}]")
     if engine:
         text = text.replace(PR_GPU_RUNNER, f"  CI_ML_GPU_RUNNER: {', '.join(engine.pr)}\n")
         text = text.replace(MAIN_GPU_RUNNER, f"  CI_ML_GPU_RUNNER: {', '.join(engine.main)}\n")
-    if install:
-        lines = "".join(f"{RUN_STEP_INDENT}{k}: {_yaml_scalar(v)}\n" for k, v in install.items())
-        text = text.replace(RUN_STEP, RUN_STEP + lines)
     return text.replace("  CI_ML_PIPELINE: .\n", f"  CI_ML_PIPELINE: {pipeline or '.'}\n")
 
 
 RUN_STEP_INDENT = " " * 10
 RUN_STEP = f"{RUN_STEP_INDENT}command: run\n"
+RUN_ACTION_STEP = f"      - uses: {ACTION_PLACEHOLDER}\n        with:\n{RUN_STEP}"
+
+
+def pip_cache_key_file(install: Mapping[str, str]) -> str:
+    """The file whose hash keys pip's download cache: the requirements file, or the
+    pyproject.toml that `setup` pip-installs; empty for conda and anything else. [pure]"""
+    if requirements := install.get("requirements"):
+        return requirements
+    setup = install.get("setup", "")
+    if match := re.fullmatch(r"python -m pip install \.(?:/(.+))?", setup):
+        return f"{match.group(1)}/pyproject.toml" if match.group(1) else "pyproject.toml"
+    return ""
+
+
+def python_step(key_file: str) -> str:
+    """The step that gives the stages a known Python and restores pip's download cache,
+    keyed by `key_file` and saved when the job ends. The Actions cache is scoped by branch: a
+    pull request reads main's entry but can only write its own (docs/security.md). [pure]"""
+    return (
+        f"      - uses: {SETUP_PYTHON}\n"
+        "        with:\n"
+        f'          python-version: "{STAGES_PYTHON}" # the Python the stages run with\n'
+        "          cache: pip # pip's downloads, kept in the Actions cache\n"
+        f"          cache-dependency-path: {_yaml_scalar(key_file)}\n"
+    )
 
 
 def detect_install(repo_root: Path, pipeline_dir: Path) -> dict[str, str]:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ci_ml.commands.init import read_template, starter_config
+from ci_ml.commands.init import SETUP_PYTHON, read_template, starter_config
 from tests.helpers.gitrepo import GitRepo, plan_json, run_cli
 
 REF = "octo/ci-ml@" + "a" * 40
@@ -101,22 +101,28 @@ def test_starter_config_examples_are_valid_settings_once_uncommented(
 
 
 @pytest.mark.parametrize(
-    ("files", "expected"),
+    ("files", "expected", "pip_cache_key"),
     [
-        ({"requirements.txt": "numpy\n"}, "          requirements: requirements.txt\n"),
+        (
+            {"requirements.txt": "numpy\n"},
+            "          requirements: requirements.txt\n",
+            "requirements.txt",
+        ),
         (
             {"pyproject.toml": '[project]\nname = "p"\nversion = "0"\n'},
             "          setup: python -m pip install .\n",
+            "pyproject.toml",
         ),
         (
             {"environment.yml": "dependencies: [numpy]\n"},
             "          setup: conda env update --name base --file environment.yml\n",
+            None,
         ),
-        ({"pyproject.toml": "[tool.ruff]\n"}, None),
+        ({"pyproject.toml": "[tool.ruff]\n"}, None, None),
     ],
 )
 def test_init_installs_the_pipeline_dependencies_in_every_job_that_runs_stages(
-    git_repo: GitRepo, files: dict[str, str], expected: str | None
+    git_repo: GitRepo, files: dict[str, str], expected: str | None, pip_cache_key: str | None
 ) -> None:
     git_repo.write({"dvc.yaml": "stages: {}\n", **files}, commit="base")
     assert run_cli("init", "--action-ref", REF, cwd=git_repo.path)[0] == 0
@@ -129,7 +135,28 @@ def test_init_installs_the_pipeline_dependencies_in_every_job_that_runs_stages(
         else:
             assert f"          command: run\n{expected}" in text, name
             assert text.count(expected) == 1
+        [run_job] = [
+            job["steps"]
+            for job in yaml.safe_load(text)["jobs"].values()
+            if any(step.get("with", {}).get("command") == "run" for step in job["steps"])
+        ]
+        setup_python = [s for s in run_job if s.get("uses", "").startswith("actions/setup-python@")]
+        if pip_cache_key is None:
+            assert setup_python == [], name
+        else:  # right before the ci-ml step, so the stages get that Python and pip's cache
+            after = run_job[run_job.index(setup_python[0]) + 1]
+            assert after["with"]["command"] == "run", name
+            assert setup_python[0]["with"] == {
+                "python-version": "3.12",
+                "cache": "pip",
+                "cache-dependency-path": pip_cache_key,
+            }
     assert "command: run" not in (workflows / "ci-ml-comment.yml").read_text()
+
+
+def test_init_pins_setup_python_as_the_action_does() -> None:
+    action = (Path(__file__).resolve().parents[2] / "action.yml").read_text(encoding="utf-8")
+    assert f"uses: {SETUP_PYTHON}\n" in action
 
 
 def test_init_finds_requirements_of_a_pipeline_in_a_subdirectory(git_repo: GitRepo) -> None:

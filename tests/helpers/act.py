@@ -19,6 +19,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import sysconfig
 import tarfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -82,14 +83,18 @@ class ActRunner:
         return self.action_cache / "tool_cache"
 
     def add_python(self, version: str, interpreter: Path) -> None:
-        """Lay `interpreter` out in the tool cache as setup-python expects Python `version`:
-        <tool cache>/Python/<version>/x64/bin/python, marked complete by x64.complete."""
+        """Lay out Python `version` in the tool cache as setup-python expects it:
+        <tool cache>/Python/<version>/x64/bin/python, marked complete by x64.complete. It is a
+        venv of `interpreter` that also sees this test environment's packages, like a
+        runner's Python with the example's requirements (and pip) installed."""
         install = self.tool_cache / "Python" / version / "x64"
-        (install / "bin").mkdir(parents=True, exist_ok=True)
-        for name in ("python", "python3"):
-            link = install / "bin" / name
-            link.unlink(missing_ok=True)
-            link.symlink_to(interpreter)
+        if not (install / "bin" / "python").exists():
+            subprocess.run(
+                [str(interpreter), "-m", "venv", "--without-pip", str(install)], check=True
+            )
+            [site] = (install / "lib").glob("python3*/site-packages")
+            here = dict.fromkeys(sysconfig.get_paths()[key] for key in ("purelib", "platlib"))
+            (site / "host-packages.pth").write_text("\n".join(here) + "\n", encoding="utf-8")
         (install.parent / "x64.complete").touch()
 
     def run(
@@ -159,7 +164,9 @@ class ActRunner:
             *[f"--local-repository={uses}={path}" for uses, path in repositories.items()],
             "--action-offline-mode",
             "--pull=false",
-            "--no-cache-server",
+            # act's cache server, as GitHub's: setup-python's `cache: pip` saves and restores.
+            "--cache-server-addr", "127.0.0.1",
+            "--cache-server-port", str(free_port()),
             "--action-cache-path", str(self.action_cache),
             "--cache-server-path", str(self.home / "cache-server"),
             "--artifact-server-path", str(artifacts),

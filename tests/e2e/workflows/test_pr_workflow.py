@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import sys
 import zipfile
 from pathlib import Path
@@ -122,9 +123,15 @@ def test_pull_requests_run_only_what_changed_and_keep_one_comment(
     payload = pr_event(origin, 7, base_sha, "longer")
     github_server.add_pull(7, head_sha=origin.git("rev-parse", "HEAD"), base_sha=base_sha)
 
+    # pip's cache on the runner before the first run; the run jobs' setup-python saves it.
+    pip_cache = act_runner.home / "home" / ".cache" / "pip"
+    (pip_cache / "http-v2").mkdir(parents=True)
+    (pip_cache / "http-v2" / "downloaded-wheel").write_bytes(b"wheel bytes")
     result = run_pr_workflow(
         act_runner, origin, s3_bucket, github_server, payload=payload, run_id="11", gpu_tools=gpu
     )
+    run_log = result.job_lines("run")
+    assert any("Cache saved with the key: setup-python-" in x for x in run_log), run_log
 
     assert executed.read_text().split() == ["train", "evaluate"]
     assert len(manifests(s3_bucket, "untrusted")) == 2
@@ -144,10 +151,13 @@ def test_pull_requests_run_only_what_changed_and_keep_one_comment(
     origin.write({"params.yaml": params}, commit="Train two more epochs")
     head = origin.git("rev-parse", "HEAD")
     github_server.add_pull(7, head_sha=head, base_sha=base_sha)
-    run_pr_workflow(
+    shutil.rmtree(pip_cache)  # a fresh runner: pip's cache comes back from the Actions cache
+    result = run_pr_workflow(
         act_runner, origin, s3_bucket, github_server,
         payload=pr_event(origin, 7, base_sha, "longer"), run_id="12", gpu_tools=gpu,
     )  # fmt: skip
+    assert any("Cache restored from key: setup-python-" in x for x in result.job_lines("run"))
+    assert (pip_cache / "http-v2" / "downloaded-wheel").read_bytes() == b"wheel bytes"
     assert executed.read_text().split() == ["train", "evaluate"]
     [updated] = github_server.comments_on(7)
     assert updated.id == comment.id
