@@ -4,8 +4,11 @@ would have sent, signed right, and anything unexpected goes back to botocore."""
 from __future__ import annotations
 
 import base64
+import datetime
+import functools
 import hashlib
 import hmac
+import itertools
 import os
 from pathlib import Path
 from typing import Any
@@ -34,8 +37,9 @@ def _b64_sha256(data: bytes) -> str:
     return base64.b64encode(hashlib.sha256(data).digest()).decode()
 
 
-def _signature_is_valid(sent: Sent) -> bool:
-    """SigV4, computed here without botocore, over what the proxy received."""
+def _signature_is_valid(sent: Sent, secrets: dict[str, str] | None = None) -> bool:
+    """SigV4, computed here without botocore, over what the proxy received; `secrets` maps
+    access key ids to secret keys (default: the moto fixture's)."""
     auth = sent.headers["authorization"]
     scheme, _, fields = auth.partition(" ")
     parts = dict(item.strip().split("=", 1) for item in fields.split(","))
@@ -55,11 +59,14 @@ def _signature_is_valid(sent: Sent) -> bool:
     string_to_sign = "\n".join(
         [scheme, sent.headers["x-amz-date"], scope, hashlib.sha256(canonical.encode()).hexdigest()]
     )
-    key = ("AWS4" + SECRET).encode()
+    secret = (secrets or {"testing": SECRET}).get(key_id)
+    if secret is None:
+        return False
+    key = ("AWS4" + secret).encode()
     for step in (date, region, service, "aws4_request"):
         key = hmac.new(key, step.encode(), hashlib.sha256).digest()
     expected = hmac.new(key, string_to_sign.encode(), hashlib.sha256).hexdigest()
-    return key_id == "testing" and hmac.compare_digest(expected, parts["Signature"])
+    return hmac.compare_digest(expected, parts["Signature"])
 
 
 def test_small_objects_go_directly_with_their_bytes_checksum_and_a_valid_signature(
@@ -131,6 +138,58 @@ def test_a_refused_direct_put_goes_through_botocore_and_turns_direct_puts_off(
     assert store._direct is not None
     assert store._direct.sent == 0
     assert store.missing_objects(files) == set()
+
+
+def test_direct_puts_sign_with_the_clients_refreshed_credentials(s3_bucket: S3Bucket) -> None:
+    # Credentials that are always about to expire: botocore fetches new ones for every
+    # request, and so must direct PUTs.
+    import botocore.session
+    from botocore.credentials import (
+        CredentialProvider,
+        CredentialResolver,
+        RefreshableCredentials,
+    )
+
+    counter = itertools.count()
+
+    def fetch() -> dict[str, Any]:
+        n = next(counter)
+        expiry = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(seconds=30)
+        return {
+            "access_key": f"key{n}",
+            "secret_key": f"secret{n}",
+            "token": None,
+            "expiry_time": expiry.isoformat(),
+        }
+
+    class Rotating(CredentialProvider):
+        METHOD = "rotating"
+
+        def load(self) -> RefreshableCredentials:
+            return RefreshableCredentials.create_from_metadata(fetch(), fetch, self.METHOD)
+
+    session = botocore.session.get_session()
+    session.register_component("credential_provider", CredentialResolver([Rotating()]))
+    with fault_proxy(s3_bucket.endpoint_url, keep_bodies=True) as proxy:
+        client = session.create_client("s3", endpoint_url=proxy.url, region_name="us-east-1")
+        direct = DirectPut(client)
+        for n in range(4):
+            data = f"object {n}".encode()
+            put = functools.partial(
+                client.put_object,
+                Bucket=s3_bucket.name,
+                Key=f"k{n}",
+                Body=data,
+                ChecksumSHA256=_b64_sha256(data),
+            )
+            direct.put(f"k{n}", data, _b64_sha256(data), client_put=put)
+
+    assert direct.sent == 3
+    secrets = {f"key{n}": f"secret{n}" for n in range(20)}
+    puts = [sent for sent in proxy.sent if sent.method == "PUT"]
+    key_ids = [sent.headers["authorization"].split("Credential=")[1].split("/")[0] for sent in puts]
+    assert len(set(key_ids)) == len(puts) == 4  # a fresh key for each request
+    assert all(_signature_is_valid(sent, secrets) for sent in puts)
 
 
 def test_a_client_without_an_http_session_sends_everything_itself(
