@@ -2,7 +2,7 @@
 
 Layout as in `ci_ml.cache.layout`, under the URL's prefix. The client is made in the background
 from the store's opening (a failure is raised at first use); no botocore exception leaves this
-module: each becomes a CacheError naming the URL, the object and, where we can tell, the fix.
+module: `ci_ml.cache.s3_errors` turns each into a CacheError a user can act on.
 Uploads check the file's sha256 and hash each part, then send one PUT (up to `part_size`) or a
 multipart upload, every body with `ChecksumSHA256`, so S3 stores exactly the bytes hashed.
 Downloads are one streamed GET per object, hashed while written. docs/cache.md has the reasons.
@@ -19,13 +19,15 @@ import logging
 import threading
 from collections.abc import Callable, Collection, Iterator, Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, BinaryIO, TypeVar
 
 from ci_ml.cache import layout
 from ci_ml.cache.layout import Area, CacheHit, Trust
 from ci_ml.cache.manifest import Manifest, decode_manifest, encode_manifest
 from ci_ml.cache.progress import Progress
 from ci_ml.cache.s3_client import PART_WORKERS, WORKERS, ClientOptions, pending_client
+from ci_ml.cache.s3_errors import NOT_FOUND, error_code, s3_errors
+from ci_ml.cache.s3_put import DIRECT_MAX, DirectPut
 from ci_ml.cache.transfer import (
     CHUNK,
     FileRange,
@@ -50,8 +52,6 @@ MAX_PARTS = 10_000  # S3's limit; bigger files get bigger parts
 # Fewer objects than this are checked with a HEAD each (in parallel); more with one LIST.
 HEAD_LIMIT = 50
 DOWNLOAD_ATTEMPTS = 3  # botocore retries requests, not a stream that breaks mid-body
-_NOT_FOUND = {"404", "NoSuchKey", "NotFound"}
-_DENIED = {"403", "AccessDenied", "Forbidden", "InvalidAccessKeyId", "SignatureDoesNotMatch"}
 
 
 class S3Store:
@@ -74,6 +74,7 @@ class S3Store:
         self._options = options or ClientOptions()
         self._lock = threading.Lock()
         self._s3: Any = None  # a botocore client (untyped) from _pending, at first use
+        self._direct: DirectPut | None = None  # with the client
         self._pending = pending_client(self._options)
 
     def get_manifest(self, key: str) -> CacheHit | None:
@@ -177,17 +178,30 @@ class S3Store:
             return
         checksum = parts[0].sha256
         assert checksum is not None  # a single part is hashed above
-        with source.open("rb") as body:
-            self._put(name, body, checksum)
+        if size <= DIRECT_MAX:  # small: in memory, so it can go as a direct PUT
+            try:
+                data = source.read_bytes()
+            except OSError as e:
+                raise CacheError(f"cannot read {source} to store it in {self.url}: {e}") from e
+            self._put(name, data, checksum)
+        else:
+            with source.open("rb") as body:
+                self._put(name, body, checksum)
         if progress is not None:
             progress.advance(size)
 
-    def _put(self, name: str, body: object, sha256: bytes) -> None:
-        """One PUT; S3 stores the body only if its sha256 is `sha256`."""
+    def _put(self, name: str, body: bytes | BinaryIO, sha256: bytes) -> None:
+        """One PUT; S3 stores the body only if its sha256 is `sha256`. A small body in memory
+        goes directly once the client has sent one PutObject (see `ci_ml.cache.s3_put`)."""
+        client, checksum = self._client(), _b64(sha256)
+        send = functools.partial(
+            client.put_object, Bucket=self.bucket, Key=name, Body=body, ChecksumSHA256=checksum
+        )
         with self._errors("upload", name):
-            self._client().put_object(
-                Bucket=self.bucket, Key=name, Body=body, ChecksumSHA256=_b64(sha256)
-            )
+            if isinstance(body, bytes) and self._direct is not None:
+                self._direct.put(name, body, checksum, client_put=send)
+            else:
+                send()
 
     def _upload_parts(
         self,
@@ -350,6 +364,7 @@ class S3Store:
             if self._s3 is None:
                 with self._errors("connect to", self.bucket):
                     self._s3 = self._pending.take()
+                self._direct = DirectPut(self._s3)
             return self._s3
 
     def _unless_missing(self, action: str, name: str, call: Callable[[], T]) -> T | None:
@@ -359,41 +374,12 @@ class S3Store:
             try:
                 return call()
             except ClientError as e:
-                if _code(e) in _NOT_FOUND:
+                if error_code(e) in NOT_FOUND:
                     return None
                 raise
 
-    @contextlib.contextmanager
-    def _errors(self, action: str, name: str) -> Iterator[None]:
-        """Turn botocore's exceptions into CacheError with a message a user can act on."""
-        from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
-
-        try:
-            yield
-        except ClientError as e:
-            raise CacheError(self._describe(action, name, e)) from e
-        except NoCredentialsError as e:
-            raise CacheError(
-                f"no AWS credentials for cache {self.url}. On GitHub Actions, assume a role with"
-                " aws-actions/configure-aws-credentials (OIDC); elsewhere set AWS_PROFILE or"
-                " AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY. See docs/cache.md."
-            ) from e
-        except BotoCoreError as e:
-            raise CacheError(f"cache {self.url}: cannot {action} {name}: {e}") from e
-
-    def _describe(self, action: str, name: str, error: Any) -> str:
-        code = _code(error)
-        text = f"cache {self.url}: cannot {action} s3://{self.bucket}/{name}: {code}"
-        hint = error.response.get("Error", {}).get("Message", "")
-        if code in _DENIED:
-            hint = "the credentials in use lack this permission (see docs/cache.md for the roles)"
-        elif code == "NoSuchBucket":
-            hint = f"create bucket {self.bucket!r} or fix the cache URL"
-        return f"{text}: {hint}."
-
-
-def _code(error: Any) -> str:
-    return str(error.response.get("Error", {}).get("Code", "?"))
+    def _errors(self, action: str, name: str) -> contextlib.AbstractContextManager[None]:
+        return s3_errors(self.url, self.bucket, action, name)
 
 
 def _b64(digest: bytes) -> str:

@@ -6,6 +6,7 @@ The behaviour both stores share is in test_store.py.
 from __future__ import annotations
 
 import base64
+import gc
 import hashlib
 import os
 import random
@@ -17,6 +18,7 @@ import pytest
 from ci_ml.cache import Area, Trust, open_store
 from ci_ml.cache.outputs import restore, snapshot
 from ci_ml.cache.s3 import ClientOptions, S3Store
+from ci_ml.cache.s3_client import make_client
 from ci_ml.errors import CacheError, CorruptObjectError
 from tests.cache.conftest import KEY, make_manifest, sha
 from tests.helpers.moto_server import S3Bucket
@@ -191,6 +193,18 @@ def test_a_client_that_cannot_be_made_fails_at_first_use_and_is_tried_again(
 
     monkeypatch.delenv("AWS_PROFILE")
     assert store.get_manifest(KEY) is None
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_making_a_client_leaves_the_gc_as_it_found_it(s3_bucket: S3Bucket, enabled: bool) -> None:
+    # The GC is paused while botocore loads its models; a GC someone else paused stays so.
+    (gc.enable if enabled else gc.disable)()
+    try:
+        client = make_client(ClientOptions(endpoint_url=s3_bucket.endpoint_url))
+        assert gc.isenabled() is enabled
+    finally:
+        gc.enable()
+    assert client.list_objects_v2(Bucket=s3_bucket.name)["KeyCount"] == 0
 
 
 def test_missing_objects_falls_back_to_head_when_listing_would_cost_more(

@@ -2,7 +2,8 @@
 the first N requests that match a method and a path pattern with `503 SlowDown`, S3's
 throttling error, to prove the client retries; or flips one byte in the body of the first N
 matching responses, as a faulty network or middlebox would. It also records every request it
-sees, so a test can count what an operation cost.
+sees, so a test can count what an operation cost, and can record each request's headers and
+body (`keep_bodies`), to check what reached the server.
 """
 
 from __future__ import annotations
@@ -24,6 +25,16 @@ SLOW_DOWN = (
 _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "expect", "content-length"}
 
 
+@dataclass(frozen=True)
+class Sent:
+    """One request as the proxy received it: headers with lower-case names, the body whole."""
+
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+
 @dataclass
 class FaultProxy:
     """Proxy state: what to fail, and what was seen (method, path) in arrival order."""
@@ -34,8 +45,11 @@ class FaultProxy:
     failures: int = 0
     flips: int = 0  # the first response for each of `flips` matching paths gets a byte flipped
     flip_every_read: bool = False  # flip every matching response: a really corrupt object
+    status: int = 503  # what the `failures` get: 503 SlowDown, or another status
+    keep_bodies: bool = False  # record every request whole in `sent`
     url: str = ""
     requests: list[tuple[str, str]] = field(default_factory=list)
+    sent: list[Sent] = field(default_factory=list)
     faults_served: int = 0
     flips_served: int = 0
     flipped_paths: set[str] = field(default_factory=set)
@@ -83,8 +97,12 @@ def _handler(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
 
         def _forward(self) -> None:
             body = self._read_body()
+            if proxy.keep_bodies:
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                with proxy._lock:
+                    proxy.sent.append(Sent(self.command, self.path, headers, body))
             if proxy.decide(self.command, self.path):
-                self._reply(503, {"Content-Type": "application/xml"}, SLOW_DOWN)
+                self._reply(proxy.status, {"Content-Type": "application/xml"}, SLOW_DOWN)
                 return
             headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_BY_HOP}
             upstream = http.client.HTTPConnection(target.netloc, timeout=60)
@@ -140,6 +158,8 @@ def fault_proxy(
     failures: int = 0,
     flips: int = 0,
     flip_every_read: bool = False,
+    status: int = 503,
+    keep_bodies: bool = False,
 ) -> Iterator[FaultProxy]:
     """Run a proxy to `upstream` on a free port of 127.0.0.1 for the `with` block."""
     proxy = FaultProxy(
@@ -149,6 +169,8 @@ def fault_proxy(
         failures=failures,
         flips=flips,
         flip_every_read=flip_every_read,
+        status=status,
+        keep_bodies=keep_bodies,
     )
     server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(proxy))
     server.daemon_threads = True
