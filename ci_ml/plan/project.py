@@ -83,6 +83,13 @@ class FileTree:
                 "params and pointer files as UTF-8. Re-save it as UTF-8."
             ) from e
 
+    def forget(self, paths: list[str]) -> None:
+        """Drop `paths` from the entries (files deleted from the working tree)."""
+        for path in paths:
+            self.entries.pop(path, None)
+        if paths:
+            self._sorted = None
+
     def under(self, repo_dir: str) -> list[str]:
         if self._sorted is None:
             self._sorted = sorted(self.entries)
