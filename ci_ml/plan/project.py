@@ -99,26 +99,29 @@ class FileTree:
         return self._sorted[i:j]
 
 
-def open_project(args: Any, env: Mapping[str, str]) -> Project:
-    """The project of `-C/--pipeline`, else CI_ML_PIPELINE, else the current directory."""
+def open_project(args: Any, env: Mapping[str, str], *, check_state: bool = True) -> Project:
+    """The project of `-C/--pipeline`, else CI_ML_PIPELINE, else the current directory.
+    Without `check_state`, the caller checks `refuse_tracked_state` itself (from a listing of
+    the index it makes anyway)."""
     path = getattr(args, "pipeline", None) or env.get("CI_ML_PIPELINE")
     start = Path(path) if path else Path.cwd()
     if not start.is_dir():
         raise UserError(f"pipeline directory {start} does not exist; fix -C/--pipeline.")
     project = Project.find(start)
-    _refuse_tracked_state(project)
+    if check_state:
+        state = project.to_repo(STATE_DIR)
+        tracked = project.git.run("ls-files", "-z", "--", state).split(b"\0")
+        refuse_tracked_state(project, [p.decode("utf-8", "replace") for p in tracked if p])
     return project
 
 
-def _refuse_tracked_state(project: Project) -> None:
+def refuse_tracked_state(project: Project, tracked: list[str]) -> None:
     """ci-ml's local cache, pending uploads and digests live in `.ci-ml/`: committed there,
     they would be read as this machine's own (a planted trusted cache entry, a pending manifest
-    uploaded under a key nobody computed)."""
-    state = project.to_repo(STATE_DIR)
-    tracked = project.git.run("ls-files", "-z", "--", state).split(b"\0")
-    tracked = [path for path in tracked if path]
+    uploaded under a key nobody computed). `tracked`: the files git tracks there."""
     if tracked:
-        example = tracked[0].decode("utf-8", "replace")
+        state = project.to_repo(STATE_DIR)
+        example = tracked[0].encode("utf-8", "surrogateescape").decode("utf-8", "replace")
         raise UserError(
             f"{state}/ is tracked by git ({len(tracked)} file(s), e.g. {example}). ci-ml keeps "
             "its local cache and state there, and never reads them from a commit. Remove it "

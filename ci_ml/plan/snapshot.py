@@ -6,18 +6,24 @@ from __future__ import annotations
 
 import posixpath
 from collections.abc import Iterable
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from ci_ml.config import CONFIG_FILE, Settings, apply_settings
 from ci_ml.errors import CiMlError, PipelineError
-from ci_ml.git import IndexListing, Pending, require_commit
+from ci_ml.git import IndexListing, require_commit
 from ci_ml.pipeline import Graph, IgnoreRules, Pipeline, build_graph, parse_pipeline
 from ci_ml.plan.content_ids import all_deps, dep_content_ids, untracked_dirs
 from ci_ml.plan.planner import Side
-from ci_ml.plan.project import PIPELINE_FILE, FileTree, Project
-from ci_ml.plan.worktree import Changes, check_files, most_checked
+from ci_ml.plan.project import PIPELINE_FILE, FileTree, Project, refuse_tracked_state
+from ci_ml.plan.worktree import (
+    Changes,
+    WorktreeReads,
+    check_files,
+    most_checked,
+    start_worktree_reads,
+)
+from ci_ml.state import STATE_DIR
 
 WORKTREE = "working tree"
 # The files a side's pipeline is found from: dvc.yaml files, .dvcignore files and `.dvc/config`
@@ -43,31 +49,6 @@ def read_side(
     return _side(project, tree, sha, label or ref, settings=settings)
 
 
-@dataclass(frozen=True)
-class WorktreeReads:
-    """The working tree's two whole-index git calls, started before the base is resolved:
-    `git status` (a tenth of a second at 100,000 files; cancelled when the plan needs few
-    files, `worktree.check_files`) and the index listing."""
-
-    changes: Pending[Changes]
-    index: Future[IndexListing]
-
-    def cancel(self) -> None:
-        self.changes.cancel()
-
-
-def start_worktree_reads(project: Project) -> WorktreeReads:
-    """Start `WorktreeReads` now, the listing in a thread of its own (they need neither the
-    settings nor the base)."""
-    pool = ThreadPoolExecutor(1)
-    reads = WorktreeReads(
-        changes=project.git.start_worktree_changes([project.prefix or "."]),
-        index=pool.submit(project.git.ls_index_listing, project.prefix),
-    )
-    pool.shutdown(wait=False)  # its thread ends with the call
-    return reads
-
-
 def read_worktree_and_base(
     project: Project,
     base_sha: str,
@@ -83,7 +64,7 @@ def read_worktree_and_base(
     The base side and the head's pipeline need no `git status`, so they are read while it
     runs; only the head's content ids wait for it."""
     git = project.git
-    reads = reads or start_worktree_reads(project)
+    reads = reads or start_worktree_reads(git, project.prefix)
     documents: dict[tuple[str, str], Any] = {}  # a dvc.yaml unchanged by the PR is read once
     memo: dict[Any, Any] = {}  # and so are a dvc.lock and a directory's files
     with ThreadPoolExecutor(2) as pool:
@@ -91,8 +72,10 @@ def read_worktree_and_base(
         head_sha = pool.submit(git.head_sha)
         listing = reads.index.result()
         index = listing.entries
+        joined = _joined(index)
+        refuse_tracked_state(project, _files_under(joined, project.to_repo(STATE_DIR)))
         # Both sides' pipeline files from one search of the index, patched like the entries.
-        named = _named(index, _NAMES)
+        named = _named(joined, _NAMES)
         head_tree = FileTree(project, dict(index), worktree=True)
         # The head's files are read from the disk: only a deleted pipeline file (known from
         # status) would change its pipeline, and then it is parsed again below.
@@ -191,7 +174,7 @@ def _base_side(
                 added.append(path)
             index[path] = oid
     base_named = _without(named, removed)
-    for name, paths in _named(added, _NAMES).items():
+    for name, paths in _named(_joined(added), _NAMES).items():
         base_named[name] += paths
     tree = FileTree(project, index, worktree=False)
     return _side(
@@ -211,7 +194,7 @@ def _side(
     named: dict[str, list[str]] | None = None,
 ) -> Side:
     if named is None:
-        named = _named(tree.entries, _NAMES)
+        named = _named(_joined(tree.entries), _NAMES)
     pipeline, ignore, graph = _pipeline(
         project, tree, label, settings, {} if documents is None else documents, named
     )
@@ -292,16 +275,30 @@ def _without(named: dict[str, list[str]], paths: set[str]) -> dict[str, list[str
     return {name: [p for p in found if p not in paths] for name, found in named.items()}
 
 
-def _named(paths: Iterable[str], names: tuple[str, ...]) -> dict[str, list[str]]:
-    """The paths whose file name is one of `names`, by name. A search of all paths joined by
-    NUL for each name finds the few candidates: no Python work per path."""
+def _joined(paths: Iterable[str]) -> str:
+    """All paths, each between NULs: searched with `str.find`, no Python work per path."""
+    return "\0" + "\0".join(paths) + "\0"
+
+
+def _named(joined: str, names: tuple[str, ...]) -> dict[str, list[str]]:
+    """The paths (`_joined`) whose file name is one of `names`, by name."""
     found: dict[str, list[str]] = {name: [] for name in names}
-    blob = "\0" + "\0".join(paths) + "\0"
     for name in names:
         needle = name + "\0"
-        end = blob.find(needle, 1)
+        end = joined.find(needle, 1)
         while end >= 0:
-            if blob[end - 1] in "/\0":  # the whole file name, not the end of a longer one
-                found[name].append(blob[blob.rfind("\0", 0, end) + 1 : end + len(name)])
-            end = blob.find(needle, end + len(needle))
+            if joined[end - 1] in "/\0":  # the whole file name, not the end of a longer one
+                found[name].append(joined[joined.rfind("\0", 0, end) + 1 : end + len(name)])
+            end = joined.find(needle, end + len(needle))
+    return found
+
+
+def _files_under(joined: str, directory: str) -> list[str]:
+    """The paths (`_joined`) under `directory`."""
+    found = []
+    needle = "\0" + directory + "/"
+    start = joined.find(needle)
+    while start >= 0:
+        found.append(joined[start + 1 : joined.index("\0", start + 1)])
+        start = joined.find(needle, start + 1)
     return found

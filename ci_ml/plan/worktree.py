@@ -9,9 +9,11 @@ from __future__ import annotations
 import os
 import stat
 from collections.abc import Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 
 from ci_ml.errors import GitError
-from ci_ml.git import Git, IndexListing
+from ci_ml.git import Git, IndexListing, Pending
 
 Changes = tuple[list[str], list[str]]  # (modified, deleted) repo-relative paths
 
@@ -23,6 +25,28 @@ _FILE_S = 20e-6
 _BYTE_S = 1 / 300e6
 # Paths asked of status by name: each pathspec is matched against every index entry.
 _MAX_ASKED = 32
+
+
+@dataclass(frozen=True)
+class WorktreeReads:
+    """The working tree's two whole-index git calls, started as soon as the project is found:
+    the index listing and `git status` (a tenth of a second at 100,000 files; cancelled when
+    the plan needs few files, `check_files`)."""
+
+    index: Future[IndexListing]
+    changes: Pending[Changes]
+
+    def cancel(self) -> None:
+        self.changes.cancel()
+
+
+def start_worktree_reads(git: Git, prefix: str) -> WorktreeReads:
+    """Start `WorktreeReads` for the files under `prefix` now, the listing in a thread of its
+    own (they need neither the settings nor the base)."""
+    pool = ThreadPoolExecutor(1)
+    index = pool.submit(git.ls_index_listing, prefix)
+    pool.shutdown(wait=False)  # its thread ends with the call
+    return WorktreeReads(index, git.start_worktree_changes([prefix or "."]))
 
 
 def most_checked(entries: int) -> int:
