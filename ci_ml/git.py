@@ -6,13 +6,11 @@ Output is read with `-z` and split on NUL so no file name can break parsing.
 
 from __future__ import annotations
 
-import bisect
 import logging
 import os
 import re
 import subprocess
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from subprocess import PIPE
 from typing import Generic, TypeVar
@@ -55,26 +53,93 @@ def _index_entries(metas: list[str], paths: list[str], oid_at: int) -> dict[str,
     return entries
 
 
-@dataclass(frozen=True, slots=True)
-class IndexListing:
-    """The index: object id by path (`entries`), and each record of `ls-files -s -v` in the
-    index's order (`paths`, `metas`)."""
+class IndexListing(Mapping[str, str]):
+    """The index as `ls-files -s -v -z` prints it: object id by path, each looked up by
+    bisecting the output (git lists the index sorted by path bytes) instead of splitting all
+    of it: at 100,000 files, building a dict of every entry was most of a plan's Python time.
+    For a conflict, a path's first stage."""
 
-    entries: dict[str, str]
-    paths: list[str]
-    metas: list[str]
+    def __init__(self, out: bytes) -> None:
+        self._out = out
+        self._len: int | None = None
+        self._known: dict[str, str] = {}  # the ids of the records that `paths_from` split
+        self._under: dict[str, list[str]] = {}
+
+    def _first(self, key: bytes) -> int:
+        """Offset of the first record whose path is not below `key` (len(out) if none)."""
+        out = self._out
+        lo, hi = 0, len(out)  # both at record starts; records before lo are below key
+        while lo < hi:
+            start = out.rfind(b"\0", lo, (lo + hi) // 2) + 1 or lo
+            tab = out.index(b"\t", start)
+            end = out.index(b"\0", tab)
+            if out[tab + 1 : end] < key:
+                lo = end + 1
+            else:
+                hi = start
+        return lo
+
+    def _record(self, path: str) -> tuple[str, str] | None:
+        key = path.encode("utf-8", "surrogateescape")
+        start = self._first(key)
+        tab = self._out.find(b"\t", start)
+        if tab < 0 or self._out[tab + 1 : tab + 1 + len(key) + 1] != key + b"\0":
+            return None
+        return self._out[start:tab].decode(), path
+
+    def __getitem__(self, path: str) -> str:
+        known = self._known.get(path)
+        if known is not None:
+            return known
+        record = self._record(path)
+        if record is None:
+            raise KeyError(path)
+        return record[0][9:-2]  # "<tag> <mode> <oid> <stage>"
+
+    def __contains__(self, path: object) -> bool:
+        return isinstance(path, str) and (path in self._known or self._record(path) is not None)
+
+    def __len__(self) -> int:
+        if self._len is None:
+            self._len = self._out.count(b"\0")
+        return self._len
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(dict.fromkeys(self.paths_from(0, len(self._out))))
+
+    def paths_from(self, start: int, end: int) -> list[str]:
+        """The paths of the records between offsets `start` and `end`."""
+        metas, paths = _split_text(self._out[start:end].decode("utf-8", "surrogateescape"))
+        self._known.update(_index_entries(metas, paths, 9))
+        return paths
+
+    def under(self, directory: str) -> list[str]:
+        """Paths under `directory`, in the index's order (a conflict's path once)."""
+        found = self._under.get(directory)
+        if found is None:
+            key = directory.encode("utf-8", "surrogateescape")
+            # Every path under "dir/" sorts from "dir/" up to, not including, "dir0".
+            paths = self.paths_from(self._first(key + b"/"), self._first(key + b"0"))
+            found = self._under[directory] = list(dict.fromkeys(paths))
+        return found
+
+    def named(self, name: str) -> list[str]:
+        """Paths whose file name is `name`, in the index's order."""
+        out, needle = self._out, name.encode("utf-8", "surrogateescape") + b"\0"
+        found = []
+        end = out.find(needle)
+        while end >= 0:
+            if out[end - 1 : end] in (b"/", b"\t"):  # the whole name, not a longer one's end
+                start = out.index(b"\t", out.rfind(b"\0", 0, end) + 1) + 1
+                found.append(out[start : end + len(needle) - 1])
+            end = out.find(needle, end + len(needle))
+        return [path.decode("utf-8", "surrogateescape") for path in found]
 
     def is_plain(self, path: str) -> bool:
         """Whether `path` is a plain entry: merged (stage 0), neither assume-unchanged nor
-        skip-worktree (for those, `git status` trusts the index, not the file). False also
-        where the index's byte order and Python's order of the names disagree."""
-        i = bisect.bisect_left(self.paths, path)
-        return (
-            i < len(self.paths)
-            and self.paths[i] == path
-            and self.metas[i].startswith("H ")
-            and self.metas[i].endswith(" 0")
-        )
+        skip-worktree (for those, `git status` trusts the index, not the file)."""
+        record = self._record(path)
+        return record is not None and record[0].startswith("H ") and record[0].endswith(" 0")
 
 
 class Git:
@@ -141,14 +206,9 @@ class Git:
         return _index_entries(*_split_text(text), 7)
 
     def ls_index_listing(self, prefix: str) -> IndexListing:
-        """`ls_index`, with each entry's flags (`IndexListing.is_plain`)."""
+        """`ls_index`, looked up without a dict, with each entry's flags."""
         args = ["ls-files", "-s", "-v", "-z", "--full-name"]
-        text = self.run(*([*args, "--", prefix] if prefix else args)).decode(
-            "utf-8", "surrogateescape"
-        )
-        # "<tag> <mode> <oid> <stage>": the oid after the tag and the mode.
-        metas, paths = _split_text(text)
-        return IndexListing(_index_entries(metas, paths, 9), paths, metas)
+        return IndexListing(self.run(*([*args, "--", prefix] if prefix else args)))
 
     def index_vs_commit(self, commit: str, prefix: str) -> list[tuple[str, str, str]]:
         """(status, object id in `commit`, path) for each file where the index differs from

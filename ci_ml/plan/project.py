@@ -3,7 +3,6 @@ one side (a commit's tree or the working tree)."""
 
 from __future__ import annotations
 
-import bisect
 import posixpath
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -13,6 +12,7 @@ from typing import Any
 from ci_ml.config import CONFIG_FILE, OPTIONS, Settings, resolve
 from ci_ml.errors import ConfigError, UserError
 from ci_ml.git import Git
+from ci_ml.plan.entries import Entries
 from ci_ml.state import STATE_DIR
 from ci_ml.workspace_files import read_text
 from ci_ml.yaml_guard import safe_load
@@ -58,10 +58,9 @@ class Project:
 class FileTree:
     """The files of one side: git entries (repo-relative) plus how to read them."""
 
-    def __init__(self, project: Project, entries: dict[str, str], worktree: bool) -> None:
+    def __init__(self, project: Project, entries: Mapping[str, str], worktree: bool) -> None:
         self.project = project
-        self.entries = entries
-        self._sorted: list[str] | None = None  # sorted on the first `under`: dir deps only
+        self.entries = entries if isinstance(entries, Entries) else Entries(entries)
         self.worktree = worktree
         self._blobs: dict[str, bytes] = {}
 
@@ -86,17 +85,10 @@ class FileTree:
     def forget(self, paths: list[str]) -> None:
         """Drop `paths` from the entries (files deleted from the working tree)."""
         for path in paths:
-            self.entries.pop(path, None)
-        if paths:
-            self._sorted = None
+            self.entries.remove(path)
 
     def under(self, repo_dir: str) -> list[str]:
-        if self._sorted is None:
-            self._sorted = sorted(self.entries)
-        prefix = repo_dir + "/"
-        i = bisect.bisect_left(self._sorted, prefix)
-        j = bisect.bisect_left(self._sorted, prefix + "\U0010ffff")
-        return self._sorted[i:j]
+        return self.entries.under(repo_dir)
 
 
 def open_project(args: Any, env: Mapping[str, str], *, check_state: bool = True) -> Project:

@@ -14,6 +14,7 @@ from ci_ml.errors import CiMlError, PipelineError
 from ci_ml.git import IndexListing, require_commit
 from ci_ml.pipeline import Graph, IgnoreRules, Pipeline, build_graph, parse_pipeline
 from ci_ml.plan.content_ids import all_deps, dep_content_ids, untracked_dirs
+from ci_ml.plan.entries import Entries
 from ci_ml.plan.planner import Side
 from ci_ml.plan.project import PIPELINE_FILE, FileTree, Project, refuse_tracked_state
 from ci_ml.plan.worktree import (
@@ -71,12 +72,10 @@ def read_worktree_and_base(
         base_diff = pool.submit(git.index_vs_commit, base_sha, project.prefix)
         head_sha = pool.submit(git.head_sha)
         listing = reads.index.result()
-        index = listing.entries
-        joined = _joined(index)
-        refuse_tracked_state(project, _files_under(joined, project.to_repo(STATE_DIR)))
+        refuse_tracked_state(project, listing.under(project.to_repo(STATE_DIR)))
         # Both sides' pipeline files from one search of the index, patched like the entries.
-        named = _named(joined, _NAMES)
-        head_tree = FileTree(project, dict(index), worktree=True)
+        named = {name: list(dict.fromkeys(listing.named(name))) for name in _NAMES}
+        head_tree = FileTree(project, listing, worktree=True)
         # The head's files are read from the disk: only a deleted pipeline file (known from
         # status) would change its pipeline, and then it is parsed again below.
         try:
@@ -96,7 +95,7 @@ def read_worktree_and_base(
         try:
             base = _base_side(
                 project,
-                index,
+                listing,
                 base_diff.result(),
                 named,
                 base_sha,
@@ -153,7 +152,7 @@ def _checked(
 
 def _base_side(
     project: Project,
-    index: dict[str, str],
+    index: IndexListing,
     base_diff: list[tuple[str, str, str]],
     named: dict[str, list[str]],
     sha: str,
@@ -162,21 +161,22 @@ def _base_side(
     documents: dict[tuple[str, str], Any],
     memo: dict[Any, Any],
 ) -> Side:
-    """The base side: the index (`index`, changed in place) patched with `base_diff`."""
+    """The base side: the index patched with `base_diff`."""
+    entries = Entries(index)
     added: list[str] = []
     removed: set[str] = set()
     for status, oid, path in base_diff:
         if status == "A":
-            index.pop(path, None)
+            entries.remove(path)
             removed.add(path)
         else:
-            if path not in index:
+            if path not in entries:
                 added.append(path)
-            index[path] = oid
+            entries.set(path, oid)
     base_named = _without(named, removed)
     for name, paths in _named(_joined(added), _NAMES).items():
         base_named[name] += paths
-    tree = FileTree(project, index, worktree=False)
+    tree = FileTree(project, entries, worktree=False)
     return _side(
         project, tree, sha, label, settings=None, documents=documents, memo=memo, named=base_named
     )
@@ -290,15 +290,4 @@ def _named(joined: str, names: tuple[str, ...]) -> dict[str, list[str]]:
             if joined[end - 1] in "/\0":  # the whole file name, not the end of a longer one
                 found[name].append(joined[joined.rfind("\0", 0, end) + 1 : end + len(name)])
             end = joined.find(needle, end + len(needle))
-    return found
-
-
-def _files_under(joined: str, directory: str) -> list[str]:
-    """The paths (`_joined`) under `directory`."""
-    found = []
-    needle = "\0" + directory + "/"
-    start = joined.find(needle)
-    while start >= 0:
-        found.append(joined[start + 1 : joined.index("\0", start + 1)])
-        start = joined.find(needle, start + 1)
     return found

@@ -64,8 +64,8 @@ def check_files(git: Git, index: IndexListing, paths: Iterable[str]) -> Changes 
     that depends on the index), and a path that is no regular file (missing, a directory, a
     link) or an entry that is not plain needs status's rules: those few are asked of status."""
     unique = list(dict.fromkeys(paths))
-    budget = len(index.entries) * _STAT_S - _START_S
-    if len(unique) > most_checked(len(index.entries)):
+    budget = len(index) * _STAT_S - _START_S
+    if len(unique) > most_checked(len(index)):
         return None
     regular: list[str] = []
     asked: list[str] = []
@@ -93,7 +93,7 @@ def check_files(git: Git, index: IndexListing, paths: Iterable[str]) -> Changes 
         hashed = git.hash_worktree_files(regular)
     except GitError:  # a file gone meanwhile, say: status over the whole index decides
         return None
-    asked += [path for path in regular if hashed[path] != index.entries[path]]
+    asked += [path for path in regular if hashed[path] != index[path]]
     if len(asked) > _MAX_ASKED:
         return None
     if not asked:

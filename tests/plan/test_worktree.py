@@ -65,7 +65,7 @@ def test_checking_the_deps_alone_agrees_with_status(git_repo: GitRepo) -> None:
     git = Git(repo.path)
     listing = git.ls_index_listing("")
     paths = [*DEPS, "small/a.txt", "small/b.txt", "dvc.yaml"]
-    assert len(paths) <= most_checked(len(listing.entries))
+    assert len(paths) <= most_checked(len(listing))
     found = check_files(git, listing, paths)
     assert found is not None
     assert tuple(sorted(x) for x in found) == _status(git)
@@ -76,7 +76,7 @@ def test_too_many_files_to_check_leaves_it_to_status(git_repo: GitRepo) -> None:
     repo = _big_repo(git_repo)
     git = Git(repo.path)
     listing = git.ls_index_listing("")
-    assert check_files(git, listing, sorted(listing.entries)) is None
+    assert check_files(git, listing, sorted(listing)) is None
 
 
 @pytest.mark.parametrize("change", ["edited", "deleted", "untracked", "touched"])
