@@ -62,8 +62,9 @@ class IndexListing(Mapping[str, str]):
     def __init__(self, out: bytes) -> None:
         self._out = out
         self._len: int | None = None
-        self._known: dict[str, str] = {}  # the ids of the records that `paths_from` split
+        self.known: dict[str, str] = {}  # the ids of the records that `paths_from` split
         self._under: dict[str, list[str]] = {}
+        self._missing: set[str] = set()  # paths looked up and not found
 
     def _first(self, key: bytes) -> int:
         """Offset of the first record whose path is not below `key` (len(out) if none)."""
@@ -88,16 +89,26 @@ class IndexListing(Mapping[str, str]):
         return self._out[start:tab].decode(), path
 
     def __getitem__(self, path: str) -> str:
-        known = self._known.get(path)
+        known = self.known.get(path)
         if known is not None:
             return known
+        if path in self._missing:
+            raise KeyError(path)
         record = self._record(path)
         if record is None:
+            self._missing.add(path)
             raise KeyError(path)
-        return record[0][9:-2]  # "<tag> <mode> <oid> <stage>"
+        oid = self.known[path] = record[0][9:-2]  # "<tag> <mode> <oid> <stage>"
+        return oid
 
     def __contains__(self, path: object) -> bool:
-        return isinstance(path, str) and (path in self._known or self._record(path) is not None)
+        if not isinstance(path, str):
+            return False
+        try:
+            self[path]
+        except KeyError:
+            return False
+        return True
 
     def __len__(self) -> int:
         if self._len is None:
@@ -110,7 +121,7 @@ class IndexListing(Mapping[str, str]):
     def paths_from(self, start: int, end: int) -> list[str]:
         """The paths of the records between offsets `start` and `end`."""
         metas, paths = _split_text(self._out[start:end].decode("utf-8", "surrogateescape"))
-        self._known.update(_index_entries(metas, paths, 9))
+        self.known.update(_index_entries(metas, paths, 9))
         return paths
 
     def under(self, directory: str) -> list[str]:
@@ -122,6 +133,13 @@ class IndexListing(Mapping[str, str]):
             paths = self.paths_from(self._first(key + b"/"), self._first(key + b"0"))
             found = self._under[directory] = list(dict.fromkeys(paths))
         return found
+
+    def has_under(self, directory: str) -> bool:
+        """Whether any path is under `directory` (without splitting its records)."""
+        key = directory.encode("utf-8", "surrogateescape") + b"/"
+        start = self._first(key)
+        tab = self._out.find(b"\t", start)
+        return tab >= 0 and self._out.startswith(key, tab + 1)
 
     def named(self, name: str) -> list[str]:
         """Paths whose file name is `name`, in the index's order."""

@@ -85,7 +85,7 @@ def untracked_dirs(project: Project, tree: FileTree, deps: Iterable[str]) -> lis
         {
             project.to_repo(dep)
             for dep in deps
-            if project.to_repo(dep) not in tree.entries and tree.under(project.to_repo(dep))
+            if project.to_repo(dep) not in tree.entries and tree.has_under(project.to_repo(dep))
         }
     )
 
@@ -169,7 +169,7 @@ class _DepResolver:
         extra = [p for p in extra if not self._is_excluded(p)]
         if not extra:
             # Base and head usually list the same files under a directory: combined once.
-            oids = [entries[p] for p in paths]
+            oids = entries.ids(paths)
             memo_key = (repo_dir, tuple(paths), tuple(oids))
             found = self.memo.get(memo_key)
             if found is None:
@@ -177,7 +177,7 @@ class _DepResolver:
                     {p[cut:]: "git:" + oid for p, oid in zip(paths, oids, strict=True)}
                 )
             return found
-        files = {p[cut:]: "git:" + entries[p] for p in paths}
+        files = {p[cut:]: "git:" + oid for p, oid in zip(paths, entries.ids(paths), strict=True)}
         for path, digest in self._hash(
             [self.project.root / self.project.from_repo(p) for p in extra]
         ):

@@ -39,6 +39,17 @@ class Entries(Mapping[str, str]):
         yield from (path for path in self._listed if path not in self._removed)
         yield from (path for path in self._changed if path in self._added)
 
+    def ids(self, paths: list[str]) -> list[str]:
+        """The ids of `paths` (each one present), in one pass: a directory's thousands."""
+        ids = self._listed.known if isinstance(self._listed, IndexListing) else self._listed
+        if self._changed.keys().isdisjoint(paths):
+            try:  # the common case, without a Python call per path
+                return list(map(ids.__getitem__, paths))
+            except KeyError:
+                pass
+        changed, listed = self._changed.get, ids.get
+        return [changed(path) or listed(path) or self[path] for path in paths]
+
     def set(self, path: str, oid: str) -> None:
         if path not in self._changed and path not in self._listed:
             self._added.add(path)
@@ -57,6 +68,12 @@ class Entries(Mapping[str, str]):
             self._added.discard(path)
         else:
             self._removed.add(path)
+
+    def has_under(self, repo_dir: str) -> bool:
+        """Whether any path is under `repo_dir`."""
+        if isinstance(self._listed, IndexListing) and not self._removed and not self._added:
+            return self._listed.has_under(repo_dir)
+        return bool(self.under(repo_dir))
 
     def under(self, repo_dir: str) -> list[str]:
         """The paths under `repo_dir`."""

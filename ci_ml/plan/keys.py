@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -45,9 +46,18 @@ def stage_key(stage: Stage, dep_ids: Mapping[str, str], *, run_nonce: str = "") 
 
 def combine_ids(entries: Mapping[str, str]) -> str:
     """One content id for a directory: its files' relative paths and ids, in sorted order."""
-    # Paths and ids are strings, so this is canonical_json's text without its per-value walk.
-    text = json.dumps(sorted(entries.items()), separators=(",", ":"), ensure_ascii=False)
+    # Paths and ids are strings, so this is canonical_json's text without its per-value walk:
+    # joined by hand (a third of json.dumps's time, for directories of thousands of files)
+    # where no string needs an escape, else json.dumps itself. The text is the same.
+    items = sorted(entries.items())
+    text = '[["' + '"],["'.join([f'{path}","{oid}' for path, oid in items]) + '"]]'
+    if not items or text.count('"') != 4 * len(items) or _ESCAPED.search(text):
+        text = json.dumps(items, separators=(",", ":"), ensure_ascii=False)
     return "dir:" + hashlib.sha256(text.encode()).hexdigest()
+
+
+# What json.dumps escapes with ensure_ascii=False, besides the double quote.
+_ESCAPED = re.compile(r"[\x00-\x1f\\]")
 
 
 def file_digest(path: Path, *, pool: ThreadPoolExecutor | None = None) -> str:

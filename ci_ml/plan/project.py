@@ -90,6 +90,9 @@ class FileTree:
     def under(self, repo_dir: str) -> list[str]:
         return self.entries.under(repo_dir)
 
+    def has_under(self, repo_dir: str) -> bool:
+        return self.entries.has_under(repo_dir)
+
 
 def open_project(args: Any, env: Mapping[str, str], *, check_state: bool = True) -> Project:
     """The project of `-C/--pipeline`, else CI_ML_PIPELINE, else the current directory.

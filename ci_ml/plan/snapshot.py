@@ -82,15 +82,16 @@ def read_worktree_and_base(
             early = _pipeline(project, head_tree, WORKTREE, settings, documents, named)
         except CiMlError:
             early = None
-        # On this thread, not a pool's: a thread that waits for the GIL between its system
-        # calls waits a switch interval (5 ms) for each while this one parses.
-        changes = _checked(project, head_tree, listing, early, named) if early else None
+        # The untracked files in directory deps are listed beside status.
         untracked = None
-        if changes is not None:
-            reads.cancel()
         if early is not None:
             dirs = untracked_dirs(project, head_tree, all_deps(early[0]))
             untracked = (dirs, git.start_untracked(dirs)) if dirs else None
+        # On this thread, not a pool's: a thread that waits for the GIL between its system
+        # calls waits a switch interval (5 ms) for each while this one parses.
+        changes = _checked(project, head_tree, listing, early, named) if early else None
+        if changes is not None:
+            reads.cancel()
         base: Side | CiMlError
         try:
             base = _base_side(
