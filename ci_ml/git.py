@@ -10,7 +10,7 @@ import logging
 import os
 import re
 import subprocess
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from subprocess import PIPE
 from typing import Generic, TypeVar
@@ -30,10 +30,10 @@ EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
 
 def _split_records(out: bytes) -> tuple[list[str], list[str]]:
     """(metadata, path) of each record, as two lists."""
-    return _split_text(out.decode("utf-8", "surrogateescape"))
+    return split_records_text(out.decode("utf-8", "surrogateescape"))
 
 
-def _split_text(text: str) -> tuple[list[str], list[str]]:
+def split_records_text(text: str) -> tuple[list[str], list[str]]:
     parts = text.replace("\t", "\0").split("\0")
     parts.pop()  # after the last NUL
     if len(parts) != 2 * text.count("\0"):  # a path with a TAB in it: split record by record
@@ -42,7 +42,7 @@ def _split_text(text: str) -> tuple[list[str], list[str]]:
     return parts[0::2], parts[1::2]
 
 
-def _index_entries(metas: list[str], paths: list[str], oid_at: int) -> dict[str, str]:
+def index_entries(metas: list[str], paths: list[str], oid_at: int) -> dict[str, str]:
     """Path -> object id from `ls-files -s` records, the id at `oid_at` in the metadata and
     the stage (1 digit) after it."""
     entries = dict(zip(paths, [meta[oid_at:-2] for meta in metas], strict=True))
@@ -51,113 +51,6 @@ def _index_entries(metas: list[str], paths: list[str], oid_at: int) -> dict[str,
         for meta, path in zip(metas, paths, strict=True):
             entries.setdefault(path, meta[oid_at:-2])
     return entries
-
-
-class IndexListing(Mapping[str, str]):
-    """The index as `ls-files -s -v -z` prints it: object id by path, each looked up by
-    bisecting the output (git lists the index sorted by path bytes) instead of splitting all
-    of it: at 100,000 files, building a dict of every entry was most of a plan's Python time.
-    For a conflict, a path's first stage."""
-
-    def __init__(self, out: bytes) -> None:
-        self._out = out
-        self._len: int | None = None
-        self.known: dict[str, str] = {}  # the ids of the records that `paths_from` split
-        self._under: dict[str, list[str]] = {}
-        self._missing: set[str] = set()  # paths looked up and not found
-
-    def _first(self, key: bytes) -> int:
-        """Offset of the first record whose path is not below `key` (len(out) if none)."""
-        out = self._out
-        lo, hi = 0, len(out)  # both at record starts; records before lo are below key
-        while lo < hi:
-            start = out.rfind(b"\0", lo, (lo + hi) // 2) + 1 or lo
-            tab = out.index(b"\t", start)
-            end = out.index(b"\0", tab)
-            if out[tab + 1 : end] < key:
-                lo = end + 1
-            else:
-                hi = start
-        return lo
-
-    def _record(self, path: str) -> tuple[str, str] | None:
-        key = path.encode("utf-8", "surrogateescape")
-        start = self._first(key)
-        tab = self._out.find(b"\t", start)
-        if tab < 0 or self._out[tab + 1 : tab + 1 + len(key) + 1] != key + b"\0":
-            return None
-        return self._out[start:tab].decode(), path
-
-    def __getitem__(self, path: str) -> str:
-        known = self.known.get(path)
-        if known is not None:
-            return known
-        if path in self._missing:
-            raise KeyError(path)
-        record = self._record(path)
-        if record is None:
-            self._missing.add(path)
-            raise KeyError(path)
-        oid = self.known[path] = record[0][9:-2]  # "<tag> <mode> <oid> <stage>"
-        return oid
-
-    def __contains__(self, path: object) -> bool:
-        if not isinstance(path, str):
-            return False
-        try:
-            self[path]
-        except KeyError:
-            return False
-        return True
-
-    def __len__(self) -> int:
-        if self._len is None:
-            self._len = self._out.count(b"\0")
-        return self._len
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(dict.fromkeys(self.paths_from(0, len(self._out))))
-
-    def paths_from(self, start: int, end: int) -> list[str]:
-        """The paths of the records between offsets `start` and `end`."""
-        metas, paths = _split_text(self._out[start:end].decode("utf-8", "surrogateescape"))
-        self.known.update(_index_entries(metas, paths, 9))
-        return paths
-
-    def under(self, directory: str) -> list[str]:
-        """Paths under `directory`, in the index's order (a conflict's path once)."""
-        found = self._under.get(directory)
-        if found is None:
-            key = directory.encode("utf-8", "surrogateescape")
-            # Every path under "dir/" sorts from "dir/" up to, not including, "dir0".
-            paths = self.paths_from(self._first(key + b"/"), self._first(key + b"0"))
-            found = self._under[directory] = list(dict.fromkeys(paths))
-        return found
-
-    def has_under(self, directory: str) -> bool:
-        """Whether any path is under `directory` (without splitting its records)."""
-        key = directory.encode("utf-8", "surrogateescape") + b"/"
-        start = self._first(key)
-        tab = self._out.find(b"\t", start)
-        return tab >= 0 and self._out.startswith(key, tab + 1)
-
-    def named(self, name: str) -> list[str]:
-        """Paths whose file name is `name`, in the index's order."""
-        out, needle = self._out, name.encode("utf-8", "surrogateescape") + b"\0"
-        found = []
-        end = out.find(needle)
-        while end >= 0:
-            if out[end - 1 : end] in (b"/", b"\t"):  # the whole name, not a longer one's end
-                start = out.index(b"\t", out.rfind(b"\0", 0, end) + 1) + 1
-                found.append(out[start : end + len(needle) - 1])
-            end = out.find(needle, end + len(needle))
-        return [path.decode("utf-8", "surrogateescape") for path in found]
-
-    def is_plain(self, path: str) -> bool:
-        """Whether `path` is a plain entry: merged (stage 0), neither assume-unchanged nor
-        skip-worktree (for those, `git status` trusts the index, not the file)."""
-        record = self._record(path)
-        return record is not None and record[0].startswith("H ") and record[0].endswith(" 0")
 
 
 class Git:
@@ -221,12 +114,13 @@ class Git:
             "utf-8", "surrogateescape"
         )
         # "<mode> <oid> <stage>": the oid without the mode (6 digits) and the stage (1 digit).
-        return _index_entries(*_split_text(text), 7)
+        return index_entries(*split_records_text(text), 7)
 
-    def ls_index_listing(self, prefix: str) -> IndexListing:
-        """`ls_index`, looked up without a dict, with each entry's flags."""
+    def ls_index_records(self, prefix: str) -> bytes:
+        """`ls-files -s -v -z` of the files under `prefix`, as git prints it: for
+        `plan.entries.IndexListing`, which looks paths up in it without splitting it."""
         args = ["ls-files", "-s", "-v", "-z", "--full-name"]
-        return IndexListing(self.run(*([*args, "--", prefix] if prefix else args)))
+        return self.run(*([*args, "--", prefix] if prefix else args))
 
     def index_vs_commit(self, commit: str, prefix: str) -> list[tuple[str, str, str]]:
         """(status, object id in `commit`, path) for each file where the index differs from

@@ -9,6 +9,7 @@ import pytest
 
 from ci_ml.config import resolve
 from ci_ml.git import Git
+from ci_ml.plan.entries import IndexListing
 from ci_ml.plan.snapshot import Project, read_side, read_worktree_and_base
 from ci_ml.plan.worktree import check_files, most_checked
 from tests.helpers.gitrepo import GitRepo, plan_json, reasons
@@ -63,7 +64,7 @@ def test_checking_the_deps_alone_agrees_with_status(git_repo: GitRepo) -> None:
     repo = _big_repo(git_repo)
     _changes(repo)
     git = Git(repo.path)
-    listing = git.ls_index_listing("")
+    listing = IndexListing(git.ls_index_records(""))
     paths = [*DEPS, "small/a.txt", "small/b.txt", "dvc.yaml"]
     assert len(paths) <= most_checked(len(listing))
     found = check_files(git, listing, paths)
@@ -75,7 +76,7 @@ def test_checking_the_deps_alone_agrees_with_status(git_repo: GitRepo) -> None:
 def test_too_many_files_to_check_leaves_it_to_status(git_repo: GitRepo) -> None:
     repo = _big_repo(git_repo)
     git = Git(repo.path)
-    listing = git.ls_index_listing("")
+    listing = IndexListing(git.ls_index_records(""))
     assert check_files(git, listing, sorted(listing)) is None
 
 

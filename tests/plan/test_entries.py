@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import subprocess
 
+import pytest
+
 from ci_ml.git import Git
+from ci_ml.plan.entries import IndexListing
 from tests.helpers.gitrepo import GitRepo
 
 NAMES = [
@@ -29,12 +32,20 @@ def _repo(git_repo: GitRepo) -> GitRepo:
     return git_repo
 
 
-def test_listing_answers_as_the_dict_of_entries(git_repo: GitRepo) -> None:
+def _listing(repo: GitRepo, bisections: int | None) -> IndexListing:
+    """The listing; with `bisections` 0 it splits every record on the first lookup."""
+    out = subprocess.run(
+        ["git", "ls-files", "-s", "-v", "-z"], cwd=repo.path, check=True, capture_output=True
+    ).stdout
+    return IndexListing(out, bisections=bisections)
+
+
+@pytest.mark.parametrize("bisections", [0, 10_000])
+def test_listing_answers_as_the_dict_of_entries(git_repo: GitRepo, bisections: int) -> None:
     repo = _repo(git_repo)
     git = Git(repo.path)
     entries = git.ls_index("")
-    listing = git.ls_index_listing("")
-    assert dict(listing.items()) == entries
+    listing = _listing(repo, bisections)
     assert len(listing) == len(entries)
     for path in [*entries, "a", "a/b", "a/b/", "zz", "", "a b", "dvc.yam"]:
         assert (path in listing) == (path in entries), path
@@ -46,9 +57,13 @@ def test_listing_answers_as_the_dict_of_entries(git_repo: GitRepo) -> None:
     assert listing.named("dvc.yaml") == ["a-b/dvc.yaml", "a/b/dvc.yaml", "a/dvc.yaml", "dvc.yaml"]
     assert all(listing.is_plain(path) for path in entries)
     assert not listing.is_plain("missing")
+    assert dict(listing.items()) == entries
 
 
-def test_listing_keeps_a_conflicts_first_stage_and_flags_entries(git_repo: GitRepo) -> None:
+@pytest.mark.parametrize("bisections", [0, 10_000])
+def test_listing_keeps_a_conflicts_first_stage_and_flags_entries(
+    git_repo: GitRepo, bisections: int
+) -> None:
     repo = _repo(git_repo)
     repo.git("checkout", "-qb", "other")
     repo.write({"b": "other\n"}, commit="other")
@@ -58,7 +73,7 @@ def test_listing_keeps_a_conflicts_first_stage_and_flags_entries(git_repo: GitRe
     assert merge.returncode != 0  # b conflicts: the index holds stages 1, 2 and 3
     repo.git("update-index", "--assume-unchanged", "dvc.yaml")
     git = Git(repo.path)
-    listing = git.ls_index_listing("")
+    listing = _listing(repo, bisections)
     assert listing["b"] == git.ls_index("")["b"] == repo.git("rev-parse", "HEAD~1:b")
     assert list(listing) == list(git.ls_index(""))
     assert listing.under("a/b") == ["a/b/dvc.yaml"]
