@@ -20,6 +20,7 @@ from ci_ml.errors import GitError, GitRefError, NotInRepositoryError
 log = logging.getLogger("ci_ml")
 
 EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
+IndexChange = tuple[str, str, str]  # (status, object id in the commit, path): `index_vs_commit`
 
 
 # A record of `ls-tree -r -z` / `ls-files -s -z` is "<mode> <type|oid> <oid|stage>\t<path>\0".
@@ -122,17 +123,17 @@ class Git:
         args = ["ls-files", "-s", "-v", "-z", "--full-name"]
         return self.run(*([*args, "--", prefix] if prefix else args))
 
-    def index_vs_commit(self, commit: str, prefix: str) -> list[tuple[str, str, str]]:
+    def index_vs_commit(self, commit: str, prefix: str) -> list[IndexChange]:
         """(status, object id in `commit`, path) for each file where the index differs from
         `commit`: A (only in the index), D (only in the commit), M or T (changed)."""
-        out = self.run("diff-index", "--cached", "-z", "--no-renames", commit, "--", prefix or ".")
-        records = out.decode("utf-8", "surrogateescape").split("\0")
-        changes = []
-        for meta, path in zip(records[0::2], records[1::2], strict=False):
-            if meta.startswith(":"):
-                _old_mode, _new_mode, old_oid, _new_oid, status = meta[1:].split(" ")
-                changes.append((status[0], old_oid, path))
-        return changes
+        return self.start_index_vs_commit(commit, prefix).result()
+
+    def start_index_vs_commit(
+        self, commit: str, prefix: str
+    ) -> Pending[list[tuple[str, str, str]]]:
+        """`index_vs_commit`, started in the background."""
+        args = ["git", "diff-index", "--cached", "-z", "--no-renames", commit]
+        return Pending([*args, "--", prefix or "."], self.root, _parse_diff_index)
 
     def worktree_changes(self, prefix: str) -> tuple[list[str], list[str]]:
         """Tracked files under `prefix` that differ from the index: (modified, deleted)."""
@@ -225,6 +226,16 @@ class Pending(Generic[T]):
         if self._proc.poll() is None:
             self._proc.terminate()
         self._proc.communicate()
+
+
+def _parse_diff_index(out: bytes) -> list[IndexChange]:
+    records = out.decode("utf-8", "surrogateescape").split("\0")
+    changes = []
+    for meta, path in zip(records[0::2], records[1::2], strict=False):
+        if meta.startswith(":"):
+            _old_mode, _new_mode, old_oid, _new_oid, status = meta[1:].split(" ")
+            changes.append((status[0], old_oid, path))
+    return changes
 
 
 def _parse_status(out: bytes) -> tuple[list[str], list[str]]:

@@ -68,8 +68,9 @@ def read_worktree_and_base(
     reads = reads or start_worktree_reads(git, project.prefix)
     documents: dict[tuple[str, str], Any] = {}  # a dvc.yaml unchanged by the PR is read once
     memo: dict[Any, Any] = {}  # and so are a dvc.lock and a directory's files
-    with ThreadPoolExecutor(2) as pool:
-        base_diff = pool.submit(git.index_vs_commit, base_sha, project.prefix)
+    # Started here, not in a thread: a thread waits for the GIL to start its process.
+    base_diff = git.start_index_vs_commit(base_sha, project.prefix)
+    with ThreadPoolExecutor(1) as pool:
         head_sha = pool.submit(git.head_sha)
         listing = reads.index.result()
         refuse_tracked_state(project, listing.under(project.to_repo(STATE_DIR)))
