@@ -72,7 +72,7 @@ def read_worktree_and_base(
     base_diff = git.start_index_vs_commit(base_sha, project.prefix)
     with ThreadPoolExecutor(1) as pool:
         head_sha = pool.submit(git.head_sha)
-        listing = reads.index.result()
+        listing = reads.index()
         refuse_tracked_state(project, listing.under(project.to_repo(STATE_DIR)))
         # Both sides' pipeline files from one search of the index, patched like the entries.
         named = {name: list(dict.fromkeys(listing.named(name))) for name in _NAMES}

@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import stat
 from collections.abc import Iterable
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 from ci_ml.errors import GitError
@@ -36,24 +35,21 @@ class WorktreeReads:
     the index listing and `git status` (a tenth of a second at 100,000 files; cancelled when
     the plan needs few files, `check_files`)."""
 
-    index: Future[IndexListing]
+    listing: Pending[bytes]
     changes: Pending[Changes]
+
+    def index(self) -> IndexListing:
+        return IndexListing(self.listing.result())
 
     def cancel(self) -> None:
         self.changes.cancel()
 
 
 def start_worktree_reads(git: Git, prefix: str) -> WorktreeReads:
-    """Start `WorktreeReads` for the files under `prefix` now, the listing in a thread of its
-    own (they need neither the settings nor the base)."""
-    pool = ThreadPoolExecutor(1)
-    index = pool.submit(_listing, git, prefix)
-    pool.shutdown(wait=False)  # its thread ends with the call
-    return WorktreeReads(index, git.start_worktree_changes([prefix or "."]))
-
-
-def _listing(git: Git, prefix: str) -> IndexListing:
-    return IndexListing(git.ls_index_records(prefix))
+    """Start `WorktreeReads` for the files under `prefix` now (they need neither the settings
+    nor the base)."""
+    listing = git.start_ls_index_records(prefix)
+    return WorktreeReads(listing, git.start_worktree_changes([prefix or "."]))
 
 
 def most_checked(entries: int) -> int:
