@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -51,13 +50,10 @@ def combine_ids(entries: Mapping[str, str]) -> str:
     # where no string needs an escape, else json.dumps itself. The text is the same.
     items = sorted(entries.items())
     text = '[["' + '"],["'.join([f'{path}","{oid}' for path, oid in items]) + '"]]'
-    if not items or text.count('"') != 4 * len(items) or _ESCAPED.search(text):
+    # isprintable() is False for any control character (and for some it would not escape).
+    if not items or text.count('"') != 4 * len(items) or "\\" in text or not text.isprintable():
         text = json.dumps(items, separators=(",", ":"), ensure_ascii=False)
     return "dir:" + hashlib.sha256(text.encode()).hexdigest()
-
-
-# What json.dumps escapes with ensure_ascii=False, besides the double quote.
-_ESCAPED = re.compile(r"[\x00-\x1f\\]")
 
 
 def file_digest(path: Path, *, pool: ThreadPoolExecutor | None = None) -> str:

@@ -144,7 +144,7 @@ def _checked(
 ) -> Changes | None:
     """What `git status` says of the files the head side reads (the pipeline files and the
     deps), from those files alone (`check_files`); None when there are too many of them."""
-    limit = most_checked(len(tree.entries))
+    limit = most_checked(listing.estimated_len())
     paths = [p for found in named.values() for p in found]
     for dep in all_deps(early[0]):
         repo_path = project.to_repo(dep)

@@ -67,8 +67,8 @@ def check_files(git: Git, index: IndexListing, paths: Iterable[str]) -> Changes 
     that depends on the index), and a path that is no regular file (missing, a directory, a
     link) or an entry that is not plain needs status's rules: those few are asked of status."""
     unique = list(dict.fromkeys(paths))
-    budget = len(index) * _STAT_S - _START_S
-    if len(unique) > most_checked(len(index)):
+    budget = index.estimated_len() * _STAT_S - _START_S
+    if len(unique) > most_checked(index.estimated_len()):
         return None
     regular: list[str] = []
     asked: list[str] = []
