@@ -27,6 +27,7 @@ import plan_report as report
 from plan_measure import (
     Tools,
     ci_ml_env,
+    compile_ci_ml,
     drop_page_cache,
     dvc_env,
     ensure_dvc,
@@ -268,6 +269,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         runs=args.runs,
         can_drop_caches=drop_page_cache(),
     )
+    compile_ci_ml(tools.ci_ml)
     sizes, dvc_sizes = set(gen.iter_sizes(args.sizes)), set(gen.iter_sizes(args.dvc_sizes))
     results: dict[str, Any] = {
         "machine": machine_info(tools),

@@ -180,6 +180,17 @@ def ensure_dvc(venv: Path) -> Path:
     return dvc
 
 
+def compile_ci_ml(ci_ml: Path) -> None:
+    """Write the bytecode of the ci-ml that is measured, as `pip install` of a wheel does (and
+    DVC's venv has): an editable install run under PYTHONDONTWRITEBYTECODE would otherwise
+    compile every module from source on every run (0.04 s of a 0.3 s plan)."""
+    shebang = ci_ml.read_text(encoding="utf-8", errors="replace").splitlines()[0]
+    python = shebang[2:].strip() if shebang.startswith("#!") else sys.executable
+    code = "import compileall, pathlib, ci_ml; compileall.compile_dir("
+    code += "pathlib.Path(ci_ml.__file__).parent, quiet=1)"
+    subprocess.run([python, "-c", code], check=True)
+
+
 def _output(argv: Sequence[str]) -> str:
     try:
         proc = subprocess.run(list(argv), capture_output=True, text=True, check=False)

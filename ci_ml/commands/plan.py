@@ -15,37 +15,26 @@ from typing import TYPE_CHECKING, Any
 from ci_ml.config import CONFIG_FILE, Settings, resolve
 from ci_ml.errors import ConfigError, GitError, UserError
 from ci_ml.git import require_commit
-from ci_ml.github import Base, gha, resolve_base
-from ci_ml.pipeline import Graph, build_graph
-from ci_ml.plan import (
-    APPROVAL_LABEL,
-    Available,
-    Estimate,
-    Gate,
-    Plan,
-    Project,
-    PullRequest,
-    Reason,
-    Side,
-    StagePlan,
-    apply_availability,
-    compute_keys,
-    estimate,
-    gate,
-    load_settings,
-    open_project,
-    plan,
-    plan_document,
-    read_side,
-    read_worktree_and_base,
-    render_plan,
-    start_worktree_reads,
-)
+from ci_ml.plan import load_settings, open_project, start_worktree_reads
 from ci_ml.state import STATE_DIR, outputs_current, read_last_run
 from ci_ml.yaml_load import load_yaml_text
 
+# The planner, the GitHub code and the pipeline parser are imported inside the functions that
+# use them: `ci-ml plan` starts git on the working tree first, and loads them while git works.
 if TYPE_CHECKING:
     from ci_ml.cache import CacheStore
+    from ci_ml.github import Base
+    from ci_ml.pipeline import Graph
+    from ci_ml.plan import (
+        Available,
+        Estimate,
+        Gate,
+        Plan,
+        Project,
+        PullRequest,
+        Side,
+        StagePlan,
+    )
 
 
 log = logging.getLogger("ci_ml")
@@ -112,10 +101,13 @@ def read_sides(
 
     With `cache_client`, an S3 cache's client is made in the background meanwhile, for the
     command to consult the cache after planning without waiting for it."""
-    project = open_project(args, env)
     head_ref = getattr(args, "head", None)
+    # With the working tree as head, tracked files in .ci-ml/ are found in its index listing.
+    project = open_project(args, env, check_state=head_ref is not None)
     # The working tree's `git status` and index listing run meanwhile.
-    reads = start_worktree_reads(project) if head_ref is None else None
+    reads = start_worktree_reads(project.git, project.prefix) if head_ref is None else None
+    from ci_ml.plan import read_side, read_worktree_and_base
+
     settings = load_settings(project, env, args)
     if cache_client and settings.cache and settings.cache.lower().startswith("s3://"):
         from ci_ml.cache import start_s3_client  # a plan without a cache never loads it
@@ -146,6 +138,8 @@ def make_plan(
     """The static plan: base side vs head side, no cache consulted (`read_sides` for
     `cache_client`)."""
     sides = read_sides(args, env, cache_client=cache_client)
+    from ci_ml.plan import plan
+
     return sides.project, sides.settings, plan(sides.base, sides.head)
 
 
@@ -154,6 +148,8 @@ def availability(
 ) -> dict[str, Available]:
     """Which stage keys need no run: cached (asked of the store for the stages that could
     run, and their inputs) or, for a local run, current in the workspace."""
+    from ci_ml.plan import Available
+
     found: dict[str, Available] = {}
     if workspace:
         last_run = read_last_run(root)
@@ -174,6 +170,9 @@ def availability(
 
 def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     project, settings, result = make_plan(args, env, cache_client=not args.no_cache)
+    from ci_ml.github import gha
+    from ci_ml.plan import apply_availability, plan_document, render_plan
+
     if args.all:
         result = every_stage(result)
     # The default local cache is consulted only once it exists: a plan never creates state,
@@ -211,6 +210,9 @@ def spend(
     env: Mapping[str, str],
 ) -> tuple[Estimate, Gate]:
     """The estimate from the trusted cache, and the GPU gate's decision for this event."""
+    from ci_ml.github import gha
+    from ci_ml.plan import estimate, gate
+
     est = estimate(result, settings, trusted_durations(result, store))
     pull_request = pull_request_of(gha.load_event(env))
     if pull_request is None:
@@ -289,6 +291,8 @@ def pull_request_of(event: Mapping[str, Any]) -> PullRequest | None:
     """The gate's facts about the event's pull request, or None for other events. Only the
     `labeled` event that adds the approval label approves: a later push is a `synchronize`
     event, so new code never runs on an old approval."""
+    from ci_ml.plan import APPROVAL_LABEL, PullRequest
+
     pr = event.get("pull_request")
     if not isinstance(pr, dict):
         return None
@@ -321,6 +325,8 @@ def render_spend(est: Estimate, held: Gate) -> str:
 def every_stage(result: Plan) -> Plan:
     """Every stage but frozen ones will run, so that the cache (consulted next) decides: what
     `run --all` does, whatever the diff from the base says."""
+    from ci_ml.plan import Reason
+
     stages = []
     for stage_plan in result.stages:
         if stage_plan.will_run or stage_plan.stage.frozen:
@@ -351,6 +357,9 @@ def workspace_keys(
     """The working tree's stage keys as `ci-ml run` computes them. A frozen stage keeps its key
     at the base (the plan's rule), so when the pipeline has one the base is read too; without
     a base to read, frozen stages follow their inputs (and a warning says so)."""
+    from ci_ml.pipeline import build_graph
+    from ci_ml.plan import compute_keys, read_side
+
     side = read_side(project, None, settings=settings)
     graph = side.graph or build_graph(side.pipeline)
     frozen_keys = None
@@ -375,6 +384,8 @@ def _base(
     project: Project, settings: Settings, env: Mapping[str, str], *, explicit: str | None, head: str
 ) -> Base:
     """The base to compare with: --base, else CI_ML_BASE, else the PR's or the branch's."""
+    from ci_ml.github import gha, resolve_base
+
     return resolve_base(
         project.git,
         explicit=explicit or env.get("CI_ML_BASE"),

@@ -34,11 +34,13 @@ def dep_content_ids(
     *,
     ignore: IgnoreRules | None = None,
     memo: dict[Any, Any] | None = None,
+    untracked: tuple[list[str], list[str]] | None = None,
 ) -> dict[str, str]:
     """Content ids of deps that no stage produces (and of dirs that hold outputs and more).
     Files that `.dvcignore` (`ignore`) ignores do not count in a directory, as in DVC.
     `memo` holds work that the two sides of one plan share: parsed lock files, and directory
-    ids by their listing."""
+    ids by their listing. `untracked`: the working tree's `untracked_dirs` and the untracked
+    files in them, when listed already."""
     out_paths = {out for stage in pipeline.stages for out in stage.out_paths}
     resolver = _DepResolver(project, tree, out_paths, ignore or IgnoreRules(()))
     if memo is not None:
@@ -47,7 +49,8 @@ def dep_content_ids(
     # the lock (thousands of lines in a big pipeline) is read on the first such dep.
     locked: dict[str, str] | None = None
     if tree.worktree:
-        resolver.list_untracked({dep for stage in pipeline.stages for dep in stage.deps})
+        dirs, listed = untracked or list_untracked(project, tree, all_deps(pipeline))
+        resolver.add_untracked(dirs, listed)
     ids: dict[str, str] = {}
     for stage in pipeline.stages:
         for dep in stage.deps:
@@ -69,6 +72,30 @@ def dep_content_ids(
                 content = MISSING
             ids[dep] = content
     return ids
+
+
+def all_deps(pipeline: Pipeline) -> set[str]:
+    return {dep for stage in pipeline.stages for dep in stage.deps}
+
+
+def untracked_dirs(project: Project, tree: FileTree, deps: Iterable[str]) -> list[str]:
+    """The deps (repo paths) that are tracked directories: their untracked, not ignored files
+    count too."""
+    return sorted(
+        {
+            project.to_repo(dep)
+            for dep in deps
+            if project.to_repo(dep) not in tree.entries and tree.has_under(project.to_repo(dep))
+        }
+    )
+
+
+def list_untracked(
+    project: Project, tree: FileTree, deps: Iterable[str]
+) -> tuple[list[str], list[str]]:
+    """`untracked_dirs` and the untracked, not ignored files in them, with one git call."""
+    dirs = untracked_dirs(project, tree, deps)
+    return dirs, project.git.untracked(dirs)
 
 
 def is_within_outputs(dep: str, out_paths: set[str]) -> bool:
@@ -94,17 +121,10 @@ class _DepResolver:
         self._untracked: dict[str, list[str]] = {}
         self.memo: dict[Any, Any] = {}
 
-    def list_untracked(self, deps: set[str]) -> None:
-        """Untracked, not ignored files in tracked directory deps, with one git call."""
-        dirs = {
-            self.project.to_repo(dep)
-            for dep in deps
-            if self.project.to_repo(dep) not in self.tree.entries
-            and self.tree.under(self.project.to_repo(dep))
-        }
-        if not dirs:
-            return
-        for path in self.project.git.untracked(sorted(dirs)):
+    def add_untracked(self, dir_list: list[str], paths: list[str]) -> None:
+        """The untracked files `paths` in the directory deps `dir_list` (`list_untracked`)."""
+        dirs = set(dir_list)
+        for path in paths:
             for parent in _parents(path):
                 if parent in self._untracked or parent in dirs:
                     self._untracked.setdefault(parent, []).append(path)
@@ -149,7 +169,7 @@ class _DepResolver:
         extra = [p for p in extra if not self._is_excluded(p)]
         if not extra:
             # Base and head usually list the same files under a directory: combined once.
-            oids = [entries[p] for p in paths]
+            oids = entries.ids(paths)
             memo_key = (repo_dir, tuple(paths), tuple(oids))
             found = self.memo.get(memo_key)
             if found is None:
@@ -157,7 +177,7 @@ class _DepResolver:
                     {p[cut:]: "git:" + oid for p, oid in zip(paths, oids, strict=True)}
                 )
             return found
-        files = {p[cut:]: "git:" + entries[p] for p in paths}
+        files = {p[cut:]: "git:" + oid for p, oid in zip(paths, entries.ids(paths), strict=True)}
         for path, digest in self._hash(
             [self.project.root / self.project.from_repo(p) for p in extra]
         ):

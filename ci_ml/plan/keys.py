@@ -45,8 +45,14 @@ def stage_key(stage: Stage, dep_ids: Mapping[str, str], *, run_nonce: str = "") 
 
 def combine_ids(entries: Mapping[str, str]) -> str:
     """One content id for a directory: its files' relative paths and ids, in sorted order."""
-    # Paths and ids are strings, so this is canonical_json's text without its per-value walk.
-    text = json.dumps(sorted(entries.items()), separators=(",", ":"), ensure_ascii=False)
+    # Paths and ids are strings, so this is canonical_json's text without its per-value walk:
+    # joined by hand (a third of json.dumps's time, for directories of thousands of files)
+    # where no string needs an escape, else json.dumps itself. The text is the same.
+    items = sorted(entries.items())
+    text = '[["' + '"],["'.join([f'{path}","{oid}' for path, oid in items]) + '"]]'
+    # isprintable() is False for any control character (and for some it would not escape).
+    if not items or text.count('"') != 4 * len(items) or "\\" in text or not text.isprintable():
+        text = json.dumps(items, separators=(",", ":"), ensure_ascii=False)
     return "dir:" + hashlib.sha256(text.encode()).hexdigest()
 
 

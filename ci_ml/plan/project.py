@@ -3,7 +3,6 @@ one side (a commit's tree or the working tree)."""
 
 from __future__ import annotations
 
-import bisect
 import posixpath
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -13,6 +12,7 @@ from typing import Any
 from ci_ml.config import CONFIG_FILE, OPTIONS, Settings, resolve
 from ci_ml.errors import ConfigError, UserError
 from ci_ml.git import Git
+from ci_ml.plan.entries import Entries
 from ci_ml.state import STATE_DIR
 from ci_ml.workspace_files import read_text
 from ci_ml.yaml_guard import safe_load
@@ -58,10 +58,9 @@ class Project:
 class FileTree:
     """The files of one side: git entries (repo-relative) plus how to read them."""
 
-    def __init__(self, project: Project, entries: dict[str, str], worktree: bool) -> None:
+    def __init__(self, project: Project, entries: Mapping[str, str], worktree: bool) -> None:
         self.project = project
-        self.entries = entries
-        self._sorted: list[str] | None = None  # sorted on the first `under`: dir deps only
+        self.entries = entries if isinstance(entries, Entries) else Entries(entries)
         self.worktree = worktree
         self._blobs: dict[str, bytes] = {}
 
@@ -83,35 +82,41 @@ class FileTree:
                 "params and pointer files as UTF-8. Re-save it as UTF-8."
             ) from e
 
+    def forget(self, paths: list[str]) -> None:
+        """Drop `paths` from the entries (files deleted from the working tree)."""
+        for path in paths:
+            self.entries.remove(path)
+
     def under(self, repo_dir: str) -> list[str]:
-        if self._sorted is None:
-            self._sorted = sorted(self.entries)
-        prefix = repo_dir + "/"
-        i = bisect.bisect_left(self._sorted, prefix)
-        j = bisect.bisect_left(self._sorted, prefix + "\U0010ffff")
-        return self._sorted[i:j]
+        return self.entries.under(repo_dir)
+
+    def has_under(self, repo_dir: str) -> bool:
+        return self.entries.has_under(repo_dir)
 
 
-def open_project(args: Any, env: Mapping[str, str]) -> Project:
-    """The project of `-C/--pipeline`, else CI_ML_PIPELINE, else the current directory."""
+def open_project(args: Any, env: Mapping[str, str], *, check_state: bool = True) -> Project:
+    """The project of `-C/--pipeline`, else CI_ML_PIPELINE, else the current directory.
+    Without `check_state`, the caller checks `refuse_tracked_state` itself (from a listing of
+    the index it makes anyway)."""
     path = getattr(args, "pipeline", None) or env.get("CI_ML_PIPELINE")
     start = Path(path) if path else Path.cwd()
     if not start.is_dir():
         raise UserError(f"pipeline directory {start} does not exist; fix -C/--pipeline.")
     project = Project.find(start)
-    _refuse_tracked_state(project)
+    if check_state:
+        state = project.to_repo(STATE_DIR)
+        tracked = project.git.run("ls-files", "-z", "--", state).split(b"\0")
+        refuse_tracked_state(project, [p.decode("utf-8", "replace") for p in tracked if p])
     return project
 
 
-def _refuse_tracked_state(project: Project) -> None:
+def refuse_tracked_state(project: Project, tracked: list[str]) -> None:
     """ci-ml's local cache, pending uploads and digests live in `.ci-ml/`: committed there,
     they would be read as this machine's own (a planted trusted cache entry, a pending manifest
-    uploaded under a key nobody computed)."""
-    state = project.to_repo(STATE_DIR)
-    tracked = project.git.run("ls-files", "-z", "--", state).split(b"\0")
-    tracked = [path for path in tracked if path]
+    uploaded under a key nobody computed). `tracked`: the files git tracks there."""
     if tracked:
-        example = tracked[0].decode("utf-8", "replace")
+        state = project.to_repo(STATE_DIR)
+        example = tracked[0].encode("utf-8", "surrogateescape").decode("utf-8", "replace")
         raise UserError(
             f"{state}/ is tracked by git ({len(tracked)} file(s), e.g. {example}). ci-ml keeps "
             "its local cache and state there, and never reads them from a commit. Remove it "

@@ -5,19 +5,26 @@ git objects, no checkout) or in the working tree (content ids: content_ids.py).
 from __future__ import annotations
 
 import posixpath
-import re
 from collections.abc import Iterable
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from ci_ml.config import CONFIG_FILE, Settings, apply_settings
-from ci_ml.errors import PipelineError
+from ci_ml.errors import CiMlError, PipelineError
 from ci_ml.git import require_commit
-from ci_ml.pipeline import IgnoreRules, Pipeline, build_graph, parse_pipeline
-from ci_ml.plan.content_ids import dep_content_ids
+from ci_ml.pipeline import Graph, IgnoreRules, Pipeline, build_graph, parse_pipeline
+from ci_ml.plan.content_ids import all_deps, dep_content_ids, untracked_dirs
+from ci_ml.plan.entries import Entries, IndexListing
 from ci_ml.plan.planner import Side
-from ci_ml.plan.project import PIPELINE_FILE, FileTree, Project
+from ci_ml.plan.project import PIPELINE_FILE, FileTree, Project, refuse_tracked_state
+from ci_ml.plan.worktree import (
+    Changes,
+    WorktreeReads,
+    check_files,
+    most_checked,
+    start_worktree_reads,
+)
+from ci_ml.state import STATE_DIR
 
 WORKTREE = "working tree"
 # The files a side's pipeline is found from: dvc.yaml files, .dvcignore files and `.dvc/config`
@@ -35,35 +42,12 @@ def read_side(
     """The side at commit `ref`, or the working tree when `ref` is None."""
     git = project.git
     if ref is None:
-        with ThreadPoolExecutor(1) as pool:
-            changes = pool.submit(git.worktree_changes, project.prefix)
-            index = git.ls_index(project.prefix)
-            tree = _worktree_tree(project, index, changes.result())
+        changes = git.start_worktree_changes([project.prefix or "."])
+        tree = _worktree_tree(project, git.ls_index(project.prefix), changes.result())
         return _side(project, tree, git.head_sha(), WORKTREE, settings=settings)
     sha = require_commit(git, ref, what="--head" if label is None else "commit")
     tree = FileTree(project, git.ls_tree(sha, project.prefix), worktree=False)
     return _side(project, tree, sha, label or ref, settings=settings)
-
-
-@dataclass(frozen=True)
-class WorktreeReads:
-    """The working tree's two whole-index git calls, started before the base is resolved:
-    `git status` (a tenth of a second at 100,000 files) and the index listing."""
-
-    changes: Future[tuple[list[str], list[str]]]
-    index: Future[dict[str, str]]
-
-
-def start_worktree_reads(project: Project) -> WorktreeReads:
-    """Start `WorktreeReads` now, each in a thread of its own (they need neither the settings
-    nor the base)."""
-    pool = ThreadPoolExecutor(2)
-    reads = WorktreeReads(
-        changes=pool.submit(project.git.worktree_changes, project.prefix),
-        index=pool.submit(project.git.ls_index, project.prefix),
-    )
-    pool.shutdown(wait=False)  # its threads end with the calls
-    return reads
 
 
 def read_worktree_and_base(
@@ -76,60 +60,130 @@ def read_worktree_and_base(
 ) -> tuple[Side, Side]:
     """The working tree and a base commit, from one listing of the index: the base's files are
     the index's, patched with what `git diff-index` says differs (cheap: git compares trees
-    by hash and skips whole unchanged directories), instead of a second listing of every file."""
+    by hash and skips whole unchanged directories), instead of a second listing of every file.
+
+    The base side and the head's pipeline need no `git status`, so they are read while it
+    runs; only the head's content ids wait for it."""
     git = project.git
-    with ThreadPoolExecutor(2) as pool:
-        if reads is None:  # else started by the caller (start_worktree_reads)
-            reads = WorktreeReads(
-                changes=pool.submit(git.worktree_changes, project.prefix),
-                index=pool.submit(git.ls_index, project.prefix),
-            )
-        changes = reads.changes
-        base_diff = pool.submit(git.index_vs_commit, base_sha, project.prefix)
-        head_sha = pool.submit(git.head_sha)  # after diff-index, while the index is split
-        index = reads.index.result()
-        # Both sides' pipeline files from one search of the index, patched like the entries.
-        named = _named(index, _NAMES)
-        worktree_changes = changes.result()
-        head_tree = _worktree_tree(project, dict(index), worktree_changes)
-        head_named = _without(named, set(worktree_changes[1]))  # less the deleted files
-        added: list[str] = []
-        removed: set[str] = set()
-        for status, oid, path in base_diff.result():
-            if status == "A":
-                index.pop(path, None)
-                removed.add(path)
-            else:
-                if path not in index:
-                    added.append(path)
-                index[path] = oid
-        base_named = _without(named, removed)
-        for name, paths in _named(added, _NAMES).items():
-            base_named[name] += paths
+    reads = reads or start_worktree_reads(git, project.prefix)
     documents: dict[tuple[str, str], Any] = {}  # a dvc.yaml unchanged by the PR is read once
     memo: dict[Any, Any] = {}  # and so are a dvc.lock and a directory's files
-    head = _side(
-        project,
-        head_tree,
-        head_sha.result(),
-        WORKTREE,
-        settings=settings,
-        documents=documents,
-        memo=memo,
-        named=head_named,
+    # Started here, not in a thread: a thread waits for the GIL to start its process.
+    base_diff = git.start_index_vs_commit(base_sha, project.prefix)
+    with ThreadPoolExecutor(1) as pool:
+        head_sha = pool.submit(git.head_sha)
+        listing = reads.index()
+        refuse_tracked_state(project, listing.under(project.to_repo(STATE_DIR)))
+        # Both sides' pipeline files from one search of the index, patched like the entries.
+        named = {name: list(dict.fromkeys(listing.named(name))) for name in _NAMES}
+        head_tree = FileTree(project, listing, worktree=True)
+        # The head's files are read from the disk: only a deleted pipeline file (known from
+        # status) would change its pipeline, and then it is parsed again below.
+        try:
+            early = _pipeline(project, head_tree, WORKTREE, settings, documents, named)
+        except CiMlError:
+            early = None
+        # The untracked files in directory deps are listed beside status.
+        untracked = None
+        if early is not None:
+            # About two bisections per dep (measured at 100 and 1,000 stages), both sides.
+            listing.expect(2 * len(all_deps(early[0])))
+            dirs = untracked_dirs(project, head_tree, all_deps(early[0]))
+            untracked = (dirs, git.start_untracked(dirs)) if dirs else None
+        # On this thread, not a pool's: a thread that waits for the GIL between its system
+        # calls waits a switch interval (5 ms) for each while this one parses.
+        changes = _checked(project, head_tree, listing, early, named) if early else None
+        if changes is not None:
+            reads.cancel()
+        base: Side | CiMlError
+        try:
+            base = _base_side(
+                project,
+                listing,
+                base_diff.result(),
+                named,
+                base_sha,
+                base_label,
+                documents=documents,
+                memo=memo,
+            )
+        except CiMlError as e:  # the head's error, if any, is the one to show
+            base = e
+        modified, deleted = changes or reads.changes.result()
+        head_named = _without(named, set(deleted))
+        if early is None or head_named != named:
+            if untracked is not None:
+                untracked[1].cancel()
+            untracked = None
+            early = _pipeline(project, head_tree, WORKTREE, settings, documents, head_named)
+        _patch(head_tree, modified, deleted)
+        pipeline, ignore, graph = early
+        dep_ids = dep_content_ids(
+            project,
+            head_tree,
+            pipeline,
+            graph,
+            ignore=ignore,
+            memo=memo,
+            untracked=(untracked[0], untracked[1].result()) if untracked else None,
+        )
+    head = Side(
+        ref=WORKTREE, sha=head_sha.result(), pipeline=pipeline, dep_ids=dep_ids, graph=graph
     )
-    base_tree = FileTree(project, index, worktree=False)
-    base = _side(
-        project,
-        base_tree,
-        base_sha,
-        base_label,
-        settings=None,
-        documents=documents,
-        memo=memo,
-        named=base_named,
-    )
+    if isinstance(base, CiMlError):
+        raise base
     return head, base
+
+
+def _checked(
+    project: Project,
+    tree: FileTree,
+    listing: IndexListing,
+    early: tuple[Pipeline, IgnoreRules, Graph],
+    named: dict[str, list[str]],
+) -> Changes | None:
+    """What `git status` says of the files the head side reads (the pipeline files and the
+    deps), from those files alone (`check_files`); None when there are too many of them."""
+    limit = most_checked(listing.estimated_len())
+    paths = [p for found in named.values() for p in found]
+    for dep in all_deps(early[0]):
+        repo_path = project.to_repo(dep)
+        paths += [repo_path] if repo_path in tree.entries else tree.under(repo_path)
+        if len(paths) > limit:
+            return None
+    return check_files(project.git, listing, paths)
+
+
+def _base_side(
+    project: Project,
+    index: IndexListing,
+    base_diff: list[tuple[str, str, str]],
+    named: dict[str, list[str]],
+    sha: str,
+    label: str,
+    *,
+    documents: dict[tuple[str, str], Any],
+    memo: dict[Any, Any],
+) -> Side:
+    """The base side: the index patched with `base_diff`."""
+    entries = Entries(index)
+    added: list[str] = []
+    removed: set[str] = set()
+    for status, oid, path in base_diff:
+        if status == "A":
+            entries.remove(path)
+            removed.add(path)
+        else:
+            if path not in entries:
+                added.append(path)
+            entries.set(path, oid)
+    base_named = _without(named, removed)
+    for name, paths in _named(_joined(added), _NAMES).items():
+        base_named[name] += paths
+    tree = FileTree(project, entries, worktree=False)
+    return _side(
+        project, tree, sha, label, settings=None, documents=documents, memo=memo, named=base_named
+    )
 
 
 def _side(
@@ -144,23 +198,38 @@ def _side(
     named: dict[str, list[str]] | None = None,
 ) -> Side:
     if named is None:
-        named = _named(tree.entries, _NAMES)
-    pipeline, ignore = _parse(project, tree, label, {} if documents is None else documents, named)
-    if settings is not None:
-        pipeline = apply_settings(pipeline, settings)
-    graph = build_graph(pipeline)
+        named = _named(_joined(tree.entries), _NAMES)
+    pipeline, ignore, graph = _pipeline(
+        project, tree, label, settings, {} if documents is None else documents, named
+    )
     dep_ids = dep_content_ids(project, tree, pipeline, graph, ignore=ignore, memo=memo)
     return Side(ref=label, sha=sha, pipeline=pipeline, dep_ids=dep_ids, graph=graph)
 
 
-def _worktree_tree(
-    project: Project, entries: dict[str, str], changes: tuple[list[str], list[str]]
-) -> FileTree:
-    modified, deleted = changes
-    for path in deleted:
-        entries.pop(path, None)
-    entries.update(project.git.hash_worktree_files(modified))
-    return FileTree(project, entries, worktree=True)
+def _pipeline(
+    project: Project,
+    tree: FileTree,
+    label: str,
+    settings: Settings | None,
+    documents: dict[tuple[str, str], Any],
+    named: dict[str, list[str]],
+) -> tuple[Pipeline, IgnoreRules, Graph]:
+    pipeline, ignore = _parse(project, tree, label, documents, named)
+    if settings is not None:
+        pipeline = apply_settings(pipeline, settings)
+    return pipeline, ignore, build_graph(pipeline)
+
+
+def _worktree_tree(project: Project, entries: dict[str, str], changes: Changes) -> FileTree:
+    tree = FileTree(project, entries, worktree=True)
+    _patch(tree, *changes)
+    return tree
+
+
+def _patch(tree: FileTree, modified: list[str], deleted: list[str]) -> None:
+    """The working tree's files: the index's, less `deleted`, `modified` hashed again."""
+    tree.forget(deleted)
+    tree.entries.update(tree.project.git.hash_worktree_files(modified))
 
 
 def _parse(
@@ -210,14 +279,19 @@ def _without(named: dict[str, list[str]], paths: set[str]) -> dict[str, list[str
     return {name: [p for p in found if p not in paths] for name, found in named.items()}
 
 
-def _named(paths: Iterable[str], names: tuple[str, ...]) -> dict[str, list[str]]:
-    """The paths whose file name is one of `names`, by name. One regex search over all paths
-    joined by NUL finds the few candidates: no Python work per path."""
+def _joined(paths: Iterable[str]) -> str:
+    """All paths, each between NULs: searched with `str.find`, no Python work per path."""
+    return "\0" + "\0".join(paths) + "\0"
+
+
+def _named(joined: str, names: tuple[str, ...]) -> dict[str, list[str]]:
+    """The paths (`_joined`) whose file name is one of `names`, by name."""
     found: dict[str, list[str]] = {name: [] for name in names}
-    blob = "\0" + "\0".join(paths) + "\0"
-    pattern = re.compile("(?:" + "|".join(re.escape(name) for name in names) + ")(?=\0)")
-    for match in pattern.finditer(blob):
-        start = match.start()
-        if blob[start - 1] in "/\0":  # the whole file name, not the end of a longer one
-            found[match.group()].append(blob[blob.rfind("\0", 0, start) + 1 : match.end()])
+    for name in names:
+        needle = name + "\0"
+        end = joined.find(needle, 1)
+        while end >= 0:
+            if joined[end - 1] in "/\0":  # the whole file name, not the end of a longer one
+                found[name].append(joined[joined.rfind("\0", 0, end) + 1 : end + len(name)])
+            end = joined.find(needle, end + len(needle))
     return found

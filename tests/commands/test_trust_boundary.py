@@ -74,6 +74,17 @@ def test_a_committed_cache_dir_is_refused(dump_repo: GitRepo) -> None:
     assert "git rm -r --cached .ci-ml" in err
 
 
+@pytest.mark.parametrize("head", [[], ["--head", "HEAD"]], ids=["working-tree", "commit"])
+def test_plan_refuses_a_committed_state_dir(dump_repo: GitRepo, head: list[str]) -> None:
+    dump_repo.write({".ci-ml/pending/x.json": "{}", ".ci-ml/last-run.json": "{}"})
+    dump_repo.git("add", "-f", ".ci-ml")
+    dump_repo.git("commit", "-qm", "plant")
+    code, out, err = run_cli("plan", "--base", "HEAD~1", *head, "--json", cwd=dump_repo.path)
+    assert (code, out) == (2, "")
+    assert ".ci-ml/ is tracked by git (2 file(s), e.g. .ci-ml/last-run.json)" in err
+    assert "git rm -r --cached .ci-ml" in err
+
+
 def test_push_refuses_a_pending_manifest_whose_key_the_workspace_does_not_compute(
     dump_repo: GitRepo,
 ) -> None:
