@@ -73,6 +73,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--cases", default="big,small", help="big, small or both (default: both)")
     parser.add_argument(
+        "--rtt-ms",
+        type=float,
+        default=0,
+        help="network round trip added by a relay in front of moto (default: 0, none)",
+    )
+    parser.add_argument(
         "--work",
         type=Path,
         default=ROOT / ".bench" / "transfer",
@@ -106,10 +112,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         small_size=int(args.small_kib * 1024),
     )
     cases = [c for c in cases if c.name in args.cases.split(",")]
-    server = Moto(work / "moto.log")
+    server = Moto(work / "moto.log", rtt_ms=args.rtt_ms)
     try:
         settings = Settings(
-            work=work, repeat=args.repeat, timeout_s=args.timeout, endpoint=server.url, peers=peers
+            work=work,
+            repeat=args.repeat,
+            timeout_s=args.timeout,
+            endpoint=server.client_url,
+            peers=peers,
         )
         document = run_all(settings, cases, args.tools.split(","), server, args)
     finally:

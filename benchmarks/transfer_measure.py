@@ -29,14 +29,29 @@ TIME = Path("/usr/bin/time")
 SLOW_S = 60.0  # a run slower than this is not repeated
 
 
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 class Moto:
     """One moto server for the whole run, in its own process on 127.0.0.1."""
 
-    def __init__(self, log: Path) -> None:
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = int(sock.getsockname()[1])
+    def __init__(self, log: Path, rtt_ms: float = 0) -> None:
+        port = _free_port()
         self.url = f"http://127.0.0.1:{port}"
+        # What the tools talk to: the server, or a relay adding `rtt_ms` of network latency.
+        self.client_url = self.url
+        self._relay: subprocess.Popen[bytes] | None = None
+        if rtt_ms > 0:
+            relay_port = _free_port()
+            script = Path(__file__).with_name("latency_proxy.py")
+            self._relay = subprocess.Popen(
+                [sys.executable, str(script), "--port", str(relay_port),
+                 "--target-port", str(port), "--rtt-ms", str(rtt_ms)],
+            )  # fmt: skip
+            self.client_url = f"http://127.0.0.1:{relay_port}"
         env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
         with log.open("wb") as out:
             self._process = subprocess.Popen(
@@ -78,6 +93,9 @@ class Moto:
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def stop(self) -> None:
+        if self._relay is not None:
+            self._relay.kill()
+            self._relay.wait()
         self._process.terminate()
         try:
             self._process.wait(timeout=10)

@@ -25,7 +25,13 @@ from ci_ml.cache import layout
 from ci_ml.cache.layout import Area, CacheHit, Trust
 from ci_ml.cache.manifest import Manifest, decode_manifest, encode_manifest
 from ci_ml.cache.progress import Progress
-from ci_ml.cache.s3_client import PART_WORKERS, WORKERS, ClientOptions, pending_client
+from ci_ml.cache.s3_client import (
+    PART_WORKERS,
+    SMALL_WORKERS,
+    WORKERS,
+    ClientOptions,
+    pending_client,
+)
 from ci_ml.cache.s3_errors import NOT_FOUND, error_code, s3_errors
 from ci_ml.cache.s3_put import DIRECT_MAX, DirectPut
 from ci_ml.cache.transfer import (
@@ -33,11 +39,13 @@ from ci_ml.cache.transfer import (
     FileRange,
     Part,
     changed_while_caching,
+    file_size,
     hash_parts,
     hashed_digest,
     part_ranges,
     run_parallel,
     sha256_range,
+    split_by_size,
     write_verified,
 )
 from ci_ml.errors import CacheError
@@ -109,7 +117,7 @@ class S3Store:
             return set()
         if len(wanted) < self.head_limit:
             exists = functools.partial(self._object_exists, area)
-            found = run_parallel(exists, wanted, workers=WORKERS)
+            found = run_parallel(exists, wanted, workers=SMALL_WORKERS)
             return {digest for digest, there in zip(wanted, found, strict=True) if not there}
         return self._missing_by_listing(area, wanted)
 
@@ -120,7 +128,9 @@ class S3Store:
             digest, source = item
             self._upload(self._object(area, digest), digest, source, progress)
 
-        run_parallel(put, sorted(files.items()), workers=WORKERS)
+        small, big = split_by_size(files, {d: file_size(p) for d, p in files.items()}, DIRECT_MAX)
+        run_parallel(put, small, workers=SMALL_WORKERS)
+        run_parallel(put, big, workers=WORKERS)
 
     def get_objects(
         self,
@@ -141,7 +151,10 @@ class S3Store:
                 self._delete([name])
             return None if found else digest
 
-        bad = {d for d in run_parallel(get, sorted(wanted.items()), workers=WORKERS) if d}
+        small, big = split_by_size(wanted, sizes or {}, DIRECT_MAX)
+        found = run_parallel(get, small, workers=SMALL_WORKERS)
+        found += run_parallel(get, big, workers=WORKERS)
+        bad = {digest for digest in found if digest}
         if bad:
             raise layout.corrupt_objects(self.url, area, bad)
 
@@ -306,8 +319,8 @@ class S3Store:
         """Which of `wanted` (sorted digests) are absent, from one paginated LIST of the
         objects' prefix, from just before the first wanted name to the last. In a store so big
         that this range spans more pages than a HEAD per object would cost in round trips
-        (len(wanted) / WORKERS, as HEADs go WORKERS at a time), stop there and HEAD the names
-        not reached."""
+        (len(wanted) / SMALL_WORKERS, as HEADs go that many at a time), stop there and HEAD
+        the names not reached."""
         prefix = self._name(layout.objects_dir(area))
         names = {prefix + digest[:2] + "/" + digest[2:]: digest for digest in wanted}
         first, last = min(names), max(names)
@@ -316,7 +329,7 @@ class S3Store:
         present: set[str] = set()
         last_seen, complete = "", False
         with self._errors("list", prefix):
-            for _ in range(max(1, len(wanted) // WORKERS)):
+            for _ in range(max(1, len(wanted) // SMALL_WORKERS)):
                 response = self._client().list_objects_v2(**request)
                 for item in response.get("Contents", []):
                     present.add(item["Key"])
@@ -326,7 +339,7 @@ class S3Store:
                     break
                 request["ContinuationToken"] = response["NextContinuationToken"]
         unreached = [n for n in sorted(names) if not complete and n > last_seen]
-        there = run_parallel(self._exists, unreached, workers=WORKERS)
+        there = run_parallel(self._exists, unreached, workers=SMALL_WORKERS)
         present.update(name for name, found in zip(unreached, there, strict=True) if found)
         return {digest for name, digest in names.items() if name not in present}
 

@@ -30,7 +30,7 @@ from urllib.parse import quote, urlsplit
 
 log = logging.getLogger("ci_ml")
 
-# Bodies up to this size are read into memory and sent directly; 8 in flight hold 8 MiB.
+# Bodies up to this size are read into memory and sent directly; 32 in flight hold 32 MiB.
 DIRECT_MAX = 1 << 20
 # Headers of botocore's PutObject that a direct PUT reproduces, lower-cased: copied as they
 # were, made anew for each request, or set by the signer. Expect (100-continue) is left out:

@@ -12,7 +12,7 @@ import hashlib
 import os
 import secrets
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -296,3 +296,24 @@ class FileRange:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def split_by_size(
+    items: Mapping[str, Path], sizes: Mapping[str, int | None], limit: int
+) -> tuple[list[tuple[str, Path]], list[tuple[str, Path]]]:
+    """`items` sorted and split into those known to be at most `limit` bytes (sent many at a
+    time) and the rest. [pure]"""
+    small: list[tuple[str, Path]] = []
+    big: list[tuple[str, Path]] = []
+    for digest, path in sorted(items.items()):
+        size = sizes.get(digest)
+        (small if size is not None and size <= limit else big).append((digest, path))
+    return small, big
+
+
+def file_size(path: Path) -> int | None:
+    """The size of `path`, or None when it cannot be read (the transfer reports why)."""
+    try:
+        return path.stat().st_size
+    except OSError:
+        return None
