@@ -30,7 +30,6 @@ from ci_ml.mlflow.tracking import (
     write_links,
 )
 from ci_ml.plan import Plan, StagePlan, param_label
-from ci_ml.report import flatten, parse_plot_file, read_metrics_files
 from ci_ml.workspace_files import UnsafeFileError, read_text
 
 log = logging.getLogger("ci_ml")
@@ -159,6 +158,9 @@ def _target(
 def _stage_result(
     root: Path, stage_plan: StagePlan, outcome: OutcomeLike, *, several: bool
 ) -> StageResult:
+    # Imported only when a run is logged: the report package costs a plain `ci-ml run` 26 ms.
+    from ci_ml.report import flatten, read_metrics_files
+
     stage = stage_plan.stage
     metrics: dict[str, object] = {}
     series: dict[str, list[tuple[int, float]]] = {}
@@ -187,6 +189,8 @@ def _series(root: Path, path: str) -> dict[str, list[tuple[int, float]]]:
     file = root / path
     if not file.is_file() or posixpath.splitext(path)[1].lower() not in PLOT_DATA_SUFFIXES:
         return {}
+    from ci_ml.report import parse_plot_file
+
     try:
         rows = parse_plot_file(path, read_text(file))
     except (PipelineError, UnsafeFileError) as e:

@@ -1,7 +1,9 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -277,3 +279,36 @@ def test_push_agrees_with_run_on_the_keys_below_a_frozen_stage(git_repo: GitRepo
     result = json.loads(out)
     assert result["key_mismatch"] == [], result
     assert result["already_cached"] == ["b"], result  # frozen a kept its key, so b did too
+
+
+def test_a_run_that_only_restores_imports_neither_the_report_package_nor_pyyaml(
+    tmp_path: Path,
+) -> None:
+    repo = GitRepo.init(tmp_path / "repo")
+    repo.write(
+        {
+            "dvc.yaml": "stages:\n  a:\n    cmd: echo a > a.txt && echo 1 > m.json\n"
+            "    deps: [d]\n    outs: [a.txt]\n    metrics: [m.json]\n",
+            "d": "x\n",
+            ".gitignore": "a.txt\nm.json\n.ci-ml/\n",
+        },
+        commit="base",
+    )
+    code, _, err = run_cli("run", "--all", cwd=repo.path)
+    assert code == 0, err
+    (repo.path / "a.txt").unlink()
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "ci_ml", "run", "--all"],
+        cwd=repo.path,
+        capture_output=True,
+        text=True,
+        env={k: v for k, v in os.environ.items() if not k.startswith("GITHUB_")},
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert (repo.path / "a.txt").read_text() == "a\n"  # restored, not run again
+    imported = {
+        line.rpartition("|")[2].strip()
+        for line in proc.stderr.splitlines()
+        if line.startswith("import time:")
+    }
+    assert sorted(m for m in imported if m == "yaml" or m.startswith("ci_ml.report")) == []
