@@ -112,11 +112,9 @@ class Git:
     def ls_index(self, prefix: str) -> dict[str, str]:
         """Object id of every file under `prefix` in the index (the first stage of a conflict)."""
         args = ["ls-files", "-s", "-z", "--full-name"]
-        text = self.run(*([*args, "--", prefix] if prefix else args)).decode(
-            "utf-8", "surrogateescape"
-        )
+        out = self.run(*([*args, "--", prefix] if prefix else args))
         # "<mode> <oid> <stage>": the oid without the mode (6 digits) and the stage (1 digit).
-        return index_entries(*split_records_text(text), 7)
+        return index_entries(*_split_records(out), 7)
 
     def ls_index_records(self, prefix: str) -> bytes:
         """`ls-files -s -v -z` of the files under `prefix`, as git prints it: for
@@ -133,9 +131,7 @@ class Git:
         `commit`: A (only in the index), D (only in the commit), M or T (changed)."""
         return self.start_index_vs_commit(commit, prefix).result()
 
-    def start_index_vs_commit(
-        self, commit: str, prefix: str
-    ) -> Pending[list[tuple[str, str, str]]]:
+    def start_index_vs_commit(self, commit: str, prefix: str) -> Pending[list[IndexChange]]:
         """`index_vs_commit`, started in the background."""
         args = ["git", "diff-index", "--cached", "-z", "--no-renames", commit]
         return Pending([*args, "--", prefix or "."], self.root, _parse_diff_index)
@@ -220,7 +216,7 @@ class Pending(Generic[T]):
             self._proc = subprocess.Popen(argv, cwd=cwd, stdout=self._out, stderr=PIPE)
         except FileNotFoundError as e:
             self._out.close()
-            raise GitError("git is not installed or not on PATH; install git and retry") from e
+            raise _not_installed() from e
 
     def result(self) -> T:
         _, err = self._proc.communicate()
@@ -228,10 +224,7 @@ class Pending(Generic[T]):
             self._out.seek(0)
             out = self._out.read()
         if self._proc.returncode != 0:
-            stderr = err.decode(errors="replace").strip()
-            raise GitError(
-                f"`{' '.join(self._argv)}` failed with exit code {self._proc.returncode}: {stderr}"
-            )
+            raise _failed(self._argv, self._proc.returncode, err)
         return self._parse(out)
 
     def cancel(self) -> None:
@@ -286,11 +279,19 @@ def _run(argv: list[str], *, cwd: Path, stdin: bytes | None = None) -> bytes:
     try:
         proc = subprocess.run(argv, cwd=cwd, input=stdin, capture_output=True, check=False)
     except FileNotFoundError as e:
-        raise GitError("git is not installed or not on PATH; install git and retry") from e
+        raise _not_installed() from e
     if proc.returncode != 0:
-        stderr = proc.stderr.decode(errors="replace").strip()
-        raise GitError(f"`{' '.join(argv)}` failed with exit code {proc.returncode}: {stderr}")
+        raise _failed(argv, proc.returncode, proc.stderr)
     return proc.stdout
+
+
+def _not_installed() -> GitError:
+    return GitError("git is not installed or not on PATH; install git and retry")
+
+
+def _failed(argv: Sequence[str], code: int, stderr: bytes) -> GitError:
+    text = stderr.decode(errors="replace").strip()
+    return GitError(f"`{' '.join(argv)}` failed with exit code {code}: {text}")
 
 
 def require_commit(git: Git, ref: str, *, what: str) -> str:

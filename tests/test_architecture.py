@@ -15,6 +15,7 @@ LAYERS: list[tuple[str, ...]] = [
     (
         "ci_ml",
         "ci_ml.errors",
+        "ci_ml.lazy_face",
         "ci_ml.yaml_load",
         "ci_ml.yaml_schema",
         "ci_ml.git",

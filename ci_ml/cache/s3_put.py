@@ -36,10 +36,10 @@ DIRECT_MAX = 1 << 20
 # were, made anew for each request, or set by the signer. Expect (100-continue) is left out:
 # for a body this small, waiting for the go-ahead costs a round trip and saves nothing.
 _COPIED = frozenset({"user-agent", "x-amz-sdk-checksum-algorithm"})
-_MADE = frozenset({"x-amz-checksum-sha256", "content-length", "amz-sdk-invocation-id"})
-_MADE |= {"amz-sdk-request"}
-_SIGNED = frozenset({"authorization", "x-amz-date", "x-amz-content-sha256"})
-_SIGNED |= {"x-amz-security-token"}
+_MADE = frozenset(
+    {"x-amz-checksum-sha256", "content-length", "amz-sdk-invocation-id", "amz-sdk-request"}
+)
+_SIGNED = frozenset({"authorization", "x-amz-date", "x-amz-content-sha256", "x-amz-security-token"})
 _DROPPED = frozenset({"expect"})
 _KNOWN = _COPIED | _MADE | _SIGNED | _DROPPED
 _SCOPE = re.compile(r"AWS4-HMAC-SHA256 Credential=[^/]+/\d{8}/([^/]+)/([^/]+)/aws4_request,")
@@ -116,6 +116,7 @@ class DirectPut:
             events.register("before-sign.s3.PutObject", self._on_sign)
             events.register("before-send.s3.PutObject", self._on_send)
         self.sent = 0  # objects sent directly (tests read it)
+        self._count = threading.Lock()  # puts run on many threads at once
 
     def put(self, key: str, data: bytes, checksum: str, *, client_put: Any) -> None:
         """PUT `data` under `key` with its base64 sha256 `checksum`: directly when a template
@@ -123,7 +124,8 @@ class DirectPut:
         the template when it succeeds."""
         template = self._template
         if template is not None and not self._off and self._send(template, key, data, checksum):
-            self.sent += 1
+            with self._count:
+                self.sent += 1
             return
         self._local.seen = None
         client_put()

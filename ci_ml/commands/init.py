@@ -59,6 +59,20 @@ ENGINES = {
         "deploy philips-labs/terraform-aws-github-runner from docs/runners/aws/main.tf",
     ),
 }
+
+
+@dataclass(frozen=True, slots=True)
+class Install:
+    """How the run jobs install the pipeline's dependencies: the action's inputs, and for a pip
+    install the file whose hash keys pip's download cache (empty: no cache step)."""
+
+    inputs: Mapping[str, str]
+    pip_cache_key: str = ""
+
+
+NOTHING_TO_INSTALL = Install({})
+
+
 PR_GPU_RUNNER = "  CI_ML_GPU_RUNNER: ${{ vars.CI_ML_GPU_RUNNER_PR }}\n"
 MAIN_GPU_RUNNER = "  CI_ML_GPU_RUNNER: ${{ vars.CI_ML_GPU_RUNNER_MAIN }}\n"
 
@@ -143,7 +157,7 @@ def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
         print(f"wrote {path.relative_to(git.root)}")
-    for key, value in install.items():
+    for key, value in install.inputs.items():
         print(f"the run jobs install the pipeline's dependencies first: {key}: {value}")
     if engine:
         runners = f"{engine.setup}; see {DOCS}#{engine.anchor}"
@@ -177,16 +191,17 @@ def render_template(
     gpu_labels: list[str],
     pipeline: str,
     engine: Engine | None = None,
-    install: Mapping[str, str] | None = None,
+    install: Install = NOTHING_TO_INSTALL,
 ) -> str:
     """A template with the action pinned, the GPU labels, the pipeline directory and the
     inputs that install the pipeline's dependencies in every step that runs stages; with an
     engine, pull requests and main get their own GPU labels. [pure]"""
-    if install:
-        lines = "".join(f"{RUN_STEP_INDENT}{k}: {_yaml_scalar(v)}\n" for k, v in install.items())
+    inputs = install.inputs
+    if inputs:
+        lines = "".join(f"{RUN_STEP_INDENT}{k}: {_yaml_scalar(v)}\n" for k, v in inputs.items())
         text = text.replace(RUN_STEP, RUN_STEP + lines)
-        if cached := pip_cache_key_file(install):
-            text = text.replace(RUN_ACTION_STEP, python_step(cached) + RUN_ACTION_STEP)
+    if install.pip_cache_key:
+        text = text.replace(RUN_ACTION_STEP, python_step(install.pip_cache_key) + RUN_ACTION_STEP)
     text = text.replace(ACTION_PLACEHOLDER, f"{action_ref} # ci-ml v{__version__}")
     text = text.replace(f"[{DEFAULT_GPU_LABELS}]", f"[{', '.join(gpu_labels)}]")
     if engine:
@@ -198,17 +213,6 @@ def render_template(
 RUN_STEP_INDENT = " " * 10
 RUN_STEP = f"{RUN_STEP_INDENT}command: run\n"
 RUN_ACTION_STEP = f"      - uses: {ACTION_PLACEHOLDER}\n        with:\n{RUN_STEP}"
-
-
-def pip_cache_key_file(install: Mapping[str, str]) -> str:
-    """The file whose hash keys pip's download cache: the requirements file, or the
-    pyproject.toml that `setup` pip-installs; empty for conda and anything else. [pure]"""
-    if requirements := install.get("requirements"):
-        return requirements
-    setup = install.get("setup", "")
-    if match := re.fullmatch(r"python -m pip install \.(?:/(.+))?", setup):
-        return f"{match.group(1)}/pyproject.toml" if match.group(1) else "pyproject.toml"
-    return ""
 
 
 def python_step(key_file: str) -> str:
@@ -224,22 +228,24 @@ def python_step(key_file: str) -> str:
     )
 
 
-def detect_install(repo_root: Path, pipeline_dir: Path) -> dict[str, str]:
-    """How the run jobs install the pipeline's dependencies: the action's `requirements` or
-    `setup` input, from the first of requirements.txt, pyproject.toml ([project]) and
-    environment.yml found in the pipeline's directory, then the repository root."""
+def detect_install(repo_root: Path, pipeline_dir: Path) -> Install:
+    """The action's `requirements` or `setup` input, from the first of requirements.txt,
+    pyproject.toml ([project]) and environment.yml found in the pipeline's directory, then
+    the repository root."""
     for directory in dict.fromkeys([pipeline_dir, repo_root]):
         rel = directory.relative_to(repo_root).as_posix()
         prefix = "" if rel == "." else f"{rel}/"
         if (directory / "requirements.txt").is_file():
-            return {"requirements": f"{prefix}requirements.txt"}
+            requirements = f"{prefix}requirements.txt"
+            return Install({"requirements": requirements}, pip_cache_key=requirements)
         pyproject = directory / "pyproject.toml"
         if pyproject.is_file() and _has_project_table(pyproject):
-            return {"setup": f"python -m pip install ./{prefix}".rstrip("/")}
+            setup = f"python -m pip install ./{prefix}".rstrip("/")
+            return Install({"setup": setup}, pip_cache_key=f"{prefix}pyproject.toml")
         for name in ("environment.yml", "environment.yaml"):
             if (directory / name).is_file():
-                return {"setup": f"conda env update --name base --file {prefix}{name}"}
-    return {}
+                return Install({"setup": f"conda env update --name base --file {prefix}{name}"})
+    return NOTHING_TO_INSTALL
 
 
 def _has_project_table(pyproject: Path) -> bool:

@@ -6,7 +6,7 @@ import argparse
 import dataclasses
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +22,7 @@ from ci_ml.yaml_load import load_yaml_text
 # The planner, the GitHub code and the pipeline parser are imported inside the functions that
 # use them: `ci-ml plan` starts git on the working tree first, and loads them while git works.
 if TYPE_CHECKING:
-    from ci_ml.cache import CacheStore
+    from ci_ml.cache import CacheHit, CacheStore
     from ci_ml.github import Base
     from ci_ml.pipeline import Graph
     from ci_ml.plan import (
@@ -161,11 +161,16 @@ def availability(
     wanted = {s.name for s in result.stages if s.affected or s.will_run}
     wanted |= {up for name in wanted for up in result.graph.upstream[name]}
     keys = sorted({result.stage(name).key for name in wanted} - set(found))
-    with ThreadPoolExecutor(8) as pool:
-        for key, hit in zip(keys, pool.map(store.get_manifest, keys), strict=True):
-            if hit is not None:
-                found[key] = Available("cache", hit.manifest.run.commit)
+    for key, hit in zip(keys, _manifests(store, keys), strict=True):
+        if hit is not None:
+            found[key] = Available("cache", hit.manifest.run.commit)
     return found
+
+
+def _manifests(store: CacheStore, keys: Sequence[str]) -> list[CacheHit | None]:
+    """Each key's manifest (or None), asked 8 at a time: on S3, a request each."""
+    with ThreadPoolExecutor(8) as pool:
+        return list(pool.map(store.get_manifest, keys))
 
 
 def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
@@ -278,12 +283,9 @@ def _read_durations(store: CacheStore, keys: Mapping[str, str]) -> dict[str, flo
 
     names = sorted(keys)
     found = {}
-    with ThreadPoolExecutor(8) as pool:
-        for name, hit in zip(
-            names, pool.map(store.get_manifest, [keys[n] for n in names]), strict=True
-        ):
-            if hit is not None and hit.area is Area.TRUSTED:
-                found[name] = hit.manifest.run.duration_s
+    for name, hit in zip(names, _manifests(store, [keys[n] for n in names]), strict=True):
+        if hit is not None and hit.area is Area.TRUSTED:
+            found[name] = hit.manifest.run.duration_s
     return found
 
 

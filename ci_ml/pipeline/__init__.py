@@ -6,8 +6,9 @@ needs only the model's types, through config) does not pay for the parser.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from ci_ml.lazy_face import lazy_getattr
 
 if TYPE_CHECKING:
     from ci_ml.pipeline.dvcignore import IgnoreRules
@@ -34,13 +35,7 @@ _MODULES = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _MODULES.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_getattr(__name__, _MODULES, globals())
 
 
 __all__ = [

@@ -7,8 +7,9 @@ git on the working tree before it loads the planner (the imports overlap git's w
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from ci_ml.lazy_face import lazy_getattr
 
 if TYPE_CHECKING:
     from ci_ml.plan.budget import (
@@ -68,13 +69,7 @@ _MODULES = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _MODULES.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_getattr(__name__, _MODULES, globals())
 
 
 __all__ = [

@@ -11,6 +11,13 @@ from collections.abc import Iterator, Mapping
 from ci_ml.git import index_entries, split_records_text
 
 
+def sorted_under(paths: list[str], directory: str) -> list[str]:
+    """The paths under `directory` in `paths` (sorted), by bisection. [pure]"""
+    prefix = directory + "/"
+    i = bisect.bisect_left(paths, prefix)
+    return paths[i : bisect.bisect_left(paths, prefix + "\U0010ffff", i)]
+
+
 class IndexListing(Mapping[str, str]):
     """The index as `ls-files -s -v -z` prints it: object id by path, each looked up by
     bisecting the output (git lists the index sorted by path bytes) instead of splitting all
@@ -110,11 +117,6 @@ class IndexListing(Mapping[str, str]):
             self._split_all()
         return self._all
 
-    def _sorted_under(self, directory: str) -> list[str]:
-        prefix = directory + "/"
-        i = bisect.bisect_left(self._sorted, prefix)
-        return self._sorted[i : bisect.bisect_left(self._sorted, prefix + "\U0010ffff", i)]
-
     def paths_from(self, start: int, end: int) -> list[str]:
         """The paths of the records between offsets `start` and `end`."""
         metas, paths = split_records_text(self._out[start:end].decode("utf-8", "surrogateescape"))
@@ -125,7 +127,7 @@ class IndexListing(Mapping[str, str]):
         """Paths under `directory`, in the index's order (a conflict's path once)."""
         found = self._under.get(directory)
         if found is None and self._split_all_when_spent():
-            found = self._under[directory] = self._sorted_under(directory)
+            found = self._under[directory] = sorted_under(self._sorted, directory)
         if found is None:
             key = directory.encode("utf-8", "surrogateescape")
             # Every path under "dir/" sorts from "dir/" up to, not including, "dir0".
@@ -136,7 +138,7 @@ class IndexListing(Mapping[str, str]):
     def has_under(self, directory: str) -> bool:
         """Whether any path is under `directory` (without splitting its records)."""
         if self._split_all_when_spent():
-            return bool(self._sorted_under(directory))
+            return bool(sorted_under(self._sorted, directory))
         key = directory.encode("utf-8", "surrogateescape") + b"/"
         start = self._first(key)
         tab = self._out.find(b"\t", start)
@@ -233,10 +235,7 @@ class Entries(Mapping[str, str]):
         else:
             if self._sorted is None:
                 self._sorted = sorted(self._listed)
-            prefix = repo_dir + "/"
-            i = bisect.bisect_left(self._sorted, prefix)
-            j = bisect.bisect_left(self._sorted, prefix + "\U0010ffff")
-            listed = self._sorted[i:j]
+            listed = sorted_under(self._sorted, repo_dir)
         if self._removed:
             listed = [path for path in listed if path not in self._removed]
         prefix = repo_dir + "/"

@@ -11,7 +11,7 @@ from typing import Any
 
 from ci_ml.config import CONFIG_FILE, Settings, apply_settings
 from ci_ml.errors import CiMlError, PipelineError
-from ci_ml.git import require_commit
+from ci_ml.git import IndexChange, require_commit
 from ci_ml.pipeline import Graph, IgnoreRules, Pipeline, build_graph, parse_pipeline
 from ci_ml.plan.content_ids import all_deps, dep_content_ids, untracked_dirs
 from ci_ml.plan.entries import Entries, IndexListing
@@ -157,7 +157,7 @@ def _checked(
 def _base_side(
     project: Project,
     index: IndexListing,
-    base_diff: list[tuple[str, str, str]],
+    base_diff: list[IndexChange],
     named: dict[str, list[str]],
     sha: str,
     label: str,

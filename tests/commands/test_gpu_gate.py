@@ -244,19 +244,7 @@ def test_a_gpu_stage_run_without_a_gpu_records_its_labels_and_reports_cpu(
     assert manifest["run"]["labels"] == ["ci-ml-gpu-t4-pr"]
 
     out_dir = tmp_path / "report"
-    code, _out, err = run_cli(
-        "report",
-        "--base",
-        "HEAD~1",
-        "--cache",
-        cache,
-        "--out",
-        str(out_dir),
-        "--no-fail",
-        cwd=repo.path,
-    )
-    assert code == 0, err
-    body = (out_dir / "report.md").read_text(encoding="utf-8")
+    body = report_body(repo, cache, out_dir)
     train_row = next(line for line in body.splitlines() if line.startswith("| `train`"))
     assert train_row.rstrip(" |").endswith("CPU (no GPU)")
     assert "### Compute" in body
@@ -265,6 +253,16 @@ def test_a_gpu_stage_run_without_a_gpu_records_its_labels_and_reports_cpu(
     assert ledger["ran"]["cost_usd"] > 0
     assert ledger["estimate"]["gpu"] > 0  # main's trusted run of train, beside the actual
     assert ledger["waiting"] == []
+
+
+def report_body(repo: GitRepo, cache: str, out_dir: Path, env: dict[str, str] | None = None) -> str:
+    """`ci-ml report` against HEAD~1 into `out_dir` (never failing on gates): report.md."""
+    code, _out, err = run_cli(
+        "report", "--base", "HEAD~1", "--cache", cache, "--out", str(out_dir), "--no-fail",
+        cwd=repo.path, env=env,
+    )  # fmt: skip
+    assert code == 0, err
+    return (out_dir / "report.md").read_text(encoding="utf-8")
 
 
 def test_a_gated_plan_without_a_cache_loads_no_cache_code(
@@ -302,20 +300,7 @@ def test_the_report_says_why_gpu_jobs_wait_and_how_to_approve(
     repo, cache = seeded
     out_dir = tmp_path / "report"
     env = {"GITHUB_EVENT_PATH": _event(tmp_path, fork=True), "CI_ML_GPU_BUDGET_MINUTES": "0.001"}
-    code, _out, err = run_cli(
-        "report",
-        "--base",
-        "HEAD~1",
-        "--cache",
-        cache,
-        "--out",
-        str(out_dir),
-        "--no-fail",
-        cwd=repo.path,
-        env=env,
-    )
-    assert code == 0, err
-    body = (out_dir / "report.md").read_text(encoding="utf-8")
+    body = report_body(repo, cache, out_dir, env)
     assert (
         "⏸️ **GPU jobs wait for approval**: the pull request comes from a fork; the estimate of "
     ) in body

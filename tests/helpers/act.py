@@ -48,6 +48,9 @@ DEFAULT_TIMEOUT_S = 300
 LOG_TAIL_LINES = 80
 
 
+TEMPLATE_PYTHON = "3.12.0"
+
+
 class ActFailed(AssertionError):
     """act exited with an unexpected code; the message carries the command and the log tail."""
 
@@ -81,6 +84,11 @@ class ActRunner:
     def tool_cache(self) -> Path:
         # act points RUNNER_TOOL_CACHE here; actions/setup-python looks for Python in it.
         return self.action_cache / "tool_cache"
+
+    def add_template_python(self) -> None:
+        """The Python the templates ask setup-python for (3.12): this host's stands in."""
+        interpreter, _ = host_python()
+        self.add_python(TEMPLATE_PYTHON, interpreter)
 
     def add_python(self, version: str, interpreter: Path) -> None:
         """Lay out Python `version` in the tool cache as setup-python expects it:
@@ -235,6 +243,18 @@ def _run_with_timeout(
         tail = "\n".join(log.splitlines()[-LOG_TAIL_LINES:])
         raise ActFailed(f"act ran past {timeout_s}s: {' '.join(argv)}\n{tail}") from None
     return process.returncode, out.decode("utf-8", "replace")
+
+
+def runner_path(*first: Path) -> str:
+    """PATH of a self-hosted runner with the example's requirements installed, which is what
+    this environment is: `first` (stand-in tools), this environment's bin, the host's PATH."""
+    return os.pathsep.join([*map(str, first), str(Path(sys.executable).parent), os.environ["PATH"]])
+
+
+def aws_env() -> dict[str, str]:
+    """The runner's AWS_* variables: credentials and moto's endpoint (no role ARN variable is
+    set, so configure-aws-credentials skips)."""
+    return {k: v for k, v in os.environ.items() if k.startswith("AWS_")}
 
 
 def host_python() -> tuple[Path, str]:

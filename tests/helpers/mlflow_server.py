@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import requests
 
-from tests.helpers.servers import free_port, wait_until_answering
+from tests.helpers.servers import free_port, stop, wait_until_answering
 
 STARTUP_TIMEOUT_S = 90
 
@@ -119,9 +119,4 @@ def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MlflowSe
         )
         yield MlflowServer(url)
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process)

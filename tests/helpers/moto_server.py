@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from tests.helpers.servers import free_port, wait_until_answering
+from tests.helpers.servers import free_port, stop, wait_until_answering
 
 STARTUP_TIMEOUT_S = 60
 
@@ -72,12 +72,7 @@ def moto_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         )
         yield url
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process)
 
 
 @pytest.fixture

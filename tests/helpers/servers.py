@@ -40,3 +40,13 @@ def wait_until_answering(
         except OSError:
             time.sleep(0.1)
     raise RuntimeError(f"{name} did not answer at {url} in {timeout_s}s; log: {log}")
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    """Terminate a server, killing it if it has not exited 10 s later."""
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()

@@ -164,17 +164,22 @@ def test_pr_run_logs_restored_stages_as_hit_with_the_same_metrics(
     assert [r["metrics"]["acc"] for r in train_runs] == [0.5, 0.5]
 
 
+def run_matrix_jobs(repo: GitRepo, tmp_path: Path, cache: str, env: dict[str, str]) -> None:
+    """Two matrix jobs of one workflow run, each in its own clone: prepare, then train."""
+    for job, stages in (("a", ["prepare"]), ("b", ["train"])):
+        clone = tmp_path / job
+        subprocess.run(["git", "clone", "-q", str(repo.path), str(clone)], check=True)
+        code, _doc, err = run(clone, "--cache", cache, *stages, env=env)
+        assert code == 0, err
+
+
 def test_jobs_of_one_workflow_run_share_one_parent(
     repo: GitRepo, mlflow_server: MlflowServer, tmp_path: Path
 ) -> None:
     cache = str(tmp_path / "cache")
     experiment = f"matrix-{uuid.uuid4().hex[:8]}"
     env = actions_env(mlflow_server.url, experiment, run_id="90")
-    for job, stages in (("a", ["prepare"]), ("b", ["train"])):
-        clone = tmp_path / job
-        subprocess.run(["git", "clone", "-q", str(repo.path), str(clone)], check=True)
-        code, _doc, err = run(clone, "--cache", cache, *stages, env=env)
-        assert code == 0, err
+    run_matrix_jobs(repo, tmp_path, cache, env)
     parents, children = split(mlflow_server.runs(experiment))
     assert len(parents) == 1
     assert set(children) == {"prepare", "train"}
@@ -240,11 +245,7 @@ def test_report_on_its_own_machine_links_the_runs_the_run_jobs_logged(
     cache = str(tmp_path / "cache")
     experiment = f"report-{uuid.uuid4().hex[:8]}"
     env = actions_env(mlflow_server.url, experiment, run_id="91")
-    for job, stages in (("a", ["prepare"]), ("b", ["train"])):
-        clone = tmp_path / job
-        subprocess.run(["git", "clone", "-q", str(repo.path), str(clone)], check=True)
-        code, _doc, err = run(clone, "--cache", cache, *stages, env=env)
-        assert code == 0, err
+    run_matrix_jobs(repo, tmp_path, cache, env)
     parents, children = split(mlflow_server.runs(experiment))
     # The report job: a fresh clone, no .ci-ml/mlflow.json from the run jobs.
     report_job = tmp_path / "report"

@@ -4,13 +4,11 @@ trusted cache area in a moto S3 bucket."""
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
-from tests.helpers.act import CI_ML_ACTION, ActResult, ActRunner, host_python
+from tests.helpers.act import CI_ML_ACTION, ActResult, ActRunner, aws_env, runner_path
 from tests.helpers.gitrepo import GitRepo, run_cli
 from tests.helpers.moto_server import S3Bucket
 
@@ -56,16 +54,8 @@ def run_main_workflow(
     before: str,
     gpu_tools: Path | None = None,
 ) -> ActResult:
-    # The plan job asks setup-python for 3.12; the tool cache offers this host's Python.
-    interpreter, _ = host_python()
-    act_runner.add_python("3.12.0", interpreter)
-    # The stages call `python` with scikit-learn: a self-hosted runner with the example's
-    # requirements installed, which is what this environment is. AWS_*: the runner's
-    # credentials and moto's endpoint (no role ARN variable, so configure-aws-credentials skips).
-    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
-    if gpu_tools is not None:
-        path = f"{gpu_tools}{os.pathsep}{path}"
-    aws = {k: v for k, v in os.environ.items() if k.startswith("AWS_")}
+    act_runner.add_template_python()
+    path = runner_path(*([gpu_tools] if gpu_tools is not None else []))
     return act_runner.run(
         origin.path / ".github" / "workflows" / "ci-ml-main.yml",
         repo=origin.path,
@@ -77,7 +67,7 @@ def run_main_workflow(
             "repository": {"default_branch": "main", "full_name": "owner/repo"},
         },
         variables={"CI_ML_CACHE": f"{bucket.url}/ci-ml"},
-        runner_env={"PATH": path, **aws},
+        runner_env={"PATH": path, **aws_env()},
         timeout_s=300,
     )
 
@@ -90,7 +80,7 @@ def manifests(bucket: S3Bucket, area: str) -> list[str]:
 def fill_cache(origin: GitRepo, clone: Path, bucket: S3Bucket) -> None:
     """What earlier pushes to main left in the trusted area: every stage of HEAD."""
     subprocess.run(["git", "clone", "-q", str(origin.path), str(clone)], check=True)
-    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
+    path = runner_path()
     code, _, err = run_cli(
         "run", "--all", "--trust", "trusted", "--cache", f"{bucket.url}/ci-ml", "--allow-no-gpu",
         cwd=clone,

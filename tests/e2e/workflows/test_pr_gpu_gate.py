@@ -5,33 +5,19 @@ and an unrelated label plans nothing."""
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import sys
 from pathlib import Path
 from typing import Any
 
-from tests.helpers.act import CI_ML_ACTION, ActResult, ActRunner, host_python
-from tests.helpers.gitrepo import GitRepo, run_cli
-
-EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "get-started"
+from tests.e2e.workflows.test_main_workflow import make_origin
+from tests.helpers.act import ActResult, ActRunner, runner_path
+from tests.helpers.gitrepo import GitRepo
 
 
 def make_pull_request(path: Path) -> tuple[GitRepo, str]:
     """get-started with `ci-ml init`, then a PR commit that changes train's params (train has
     `gpu: true`). Returns the repository, at the PR's head, and the base commit."""
-    repo = GitRepo.init(path)
-    shutil.copytree(
-        EXAMPLE,
-        repo.path,
-        dirs_exist_ok=True,
-        ignore=shutil.ignore_patterns(".ci-ml", "data", "models", "reports", "__pycache__"),
-    )
-    repo.commit("get-started pipeline")
-    code, _, err = run_cli("init", "--action-ref", CI_ML_ACTION, "--force", cwd=repo.path)
-    assert code == 0, err
-    shutil.copy2(EXAMPLE / "ci-ml.yaml", repo.path / "ci-ml.yaml")
-    base = repo.commit("ci-ml init")
+    repo, _ = make_origin(path)
+    base = repo.git("rev-parse", "HEAD")
     params = (repo.path / "params.yaml").read_text().replace("hidden_size: 64 ", "hidden_size: 128")
     repo.write({"params.yaml": params}, commit="Bigger hidden layer")
     return repo, base
@@ -67,14 +53,13 @@ def plan_outputs(result: ActResult) -> dict[str, str]:
 
 
 def run_plan(act_runner: ActRunner, repo: GitRepo, event: dict[str, Any]) -> ActResult:
-    interpreter, _ = host_python()
-    act_runner.add_python("3.12.0", interpreter)
+    act_runner.add_template_python()
     return act_runner.run(
         repo.path / ".github" / "workflows" / "ci-ml-pr.yml",
         repo=repo.path,
         event="pull_request",
         payload=event,
-        runner_env={"PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"},
+        runner_env={"PATH": runner_path()},
         job="plan",
         timeout_s=300,
     )

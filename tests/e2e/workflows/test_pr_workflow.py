@@ -9,12 +9,11 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import sys
 import zipfile
 from pathlib import Path
 
 from tests.e2e.workflows.test_main_workflow import fake_gpu, fill_cache, make_origin, manifests
-from tests.helpers.act import ActResult, ActRunner, host_python
+from tests.helpers.act import ActResult, ActRunner, aws_env, runner_path
 from tests.helpers.github_server import GitHubServer
 from tests.helpers.github_server.access import READ_ONLY
 from tests.helpers.gitrepo import GitRepo
@@ -60,10 +59,7 @@ def run_pr_workflow(
     gpu_tools: Path,
     token: str | None = None,
 ) -> ActResult:
-    interpreter, _ = host_python()
-    act_runner.add_python("3.12.0", interpreter)
-    path = f"{gpu_tools}{os.pathsep}{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
-    aws = {k: v for k, v in os.environ.items() if k.startswith("AWS_")}
+    act_runner.add_template_python()
     return act_runner.run(
         origin.path / ".github" / "workflows" / "ci-ml-pr.yml",
         repo=origin.path,
@@ -79,7 +75,7 @@ def run_pr_workflow(
         },
         variables={"CI_ML_CACHE": f"{bucket.url}/ci-ml"},
         secrets={"GITHUB_TOKEN": token or github.token},
-        runner_env={"PATH": path, **aws},
+        runner_env={"PATH": runner_path(gpu_tools), **aws_env()},
         timeout_s=400,
     )
 

@@ -8,16 +8,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 from tests.e2e.workflows.test_main_workflow import fake_gpu, fill_cache, make_origin
 from tests.e2e.workflows.test_pr_workflow import log_stages
 from tests.helpers import gh_shim
-from tests.helpers.act import ActRunner, host_python
+from tests.helpers.act import ActRunner, aws_env, runner_path
 from tests.helpers.github_server import GitHubServer
 from tests.helpers.moto_server import S3Bucket
 
@@ -67,10 +65,8 @@ def test_retrain_with_an_override_opens_a_one_line_params_pr(
             CHECKOUT: checkout_stub(tmp_path / "checkout"),
         },
     )
-    interpreter, _ = host_python()
-    runner.add_python("3.12.0", interpreter)
+    runner.add_template_python()
     tools = gh_shim.install(fake_gpu(tmp_path / "tools"), runner.home)
-    path = os.pathsep.join([str(tools), str(Path(sys.executable).parent), os.environ["PATH"]])
     push_url = f"https://x-access-token:{github_server.token}@github.com/owner/repo.git"
 
     result = runner.run(
@@ -91,12 +87,12 @@ def test_retrain_with_an_override_opens_a_one_line_params_pr(
         variables={"CI_ML_CACHE": f"{s3_bucket.url}/ci-ml"},
         secrets={"GITHUB_TOKEN": github_server.token},
         runner_env={
-            "PATH": path,
+            "PATH": runner_path(tools),
             "CI_ML_TEST_ORIGIN": str(origin.path),
             "GIT_CONFIG_COUNT": "1",
             "GIT_CONFIG_KEY_0": f"url.{remote}.insteadOf",
             "GIT_CONFIG_VALUE_0": push_url,
-            **{k: v for k, v in os.environ.items() if k.startswith("AWS_")},
+            **aws_env(),
         },
         timeout_s=400,
     )
