@@ -49,7 +49,9 @@ def start_worktree_reads(git: Git, prefix: str) -> WorktreeReads:
     """Start `WorktreeReads` for the files under `prefix` now (they need neither the settings
     nor the base)."""
     listing = git.start_ls_index_records(prefix)
-    return WorktreeReads(listing, git.start_worktree_changes([prefix or "."]))
+    # Cancelled when the files the head reads are few enough to hash (`check_files`).
+    changes = git.start_worktree_changes([prefix or "."], speculative=True)
+    return WorktreeReads(listing, changes)
 
 
 def most_checked(entries: int) -> int:

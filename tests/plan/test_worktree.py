@@ -111,3 +111,25 @@ def test_plan_reports_a_dirty_dep_in_a_big_repository(git_repo: GitRepo) -> None
     doc = plan_json(repo, "--base", "HEAD")
     assert reasons(doc, "other") == ["dep small modified"]
     assert reasons(doc, "files") == []
+
+
+def test_the_speculative_status_runs_nicer_than_the_planner(git_repo: GitRepo) -> None:
+    """The whole-index status started before the plan knows it needs one (it is cancelled
+    when the deps are few enough to hash) yields the CPU to the planner: 10 steps nicer."""
+    from ci_ml.plan.worktree import start_worktree_reads
+
+    git_repo.write({"a.txt": "a\n"})
+    git_repo.git("add", "-A")
+    git_repo.commit("base")
+    git = Git.discover(git_repo.path)
+    mine = os.getpriority(os.PRIO_PROCESS, 0)
+    # A process that has exited stays until it is reaped (by cancel or result), priority and all.
+    reads = start_worktree_reads(git, "")
+    try:
+        assert os.getpriority(os.PRIO_PROCESS, reads.changes.pid) == min(19, mine + 10)
+    finally:
+        reads.cancel()
+        reads.listing.result()
+    needed = git.start_worktree_changes(["."])
+    assert os.getpriority(os.PRIO_PROCESS, needed.pid) == mine
+    assert needed.result() == ([], [])
