@@ -29,7 +29,6 @@ from pathlib import Path
 from typing import Any
 
 from transfer_cases import make_cases
-from transfer_child import child_main
 from transfer_measure import TIME, Moto, bench_tool
 from transfer_model import Case, Measurement, Settings, log
 from transfer_report import render_markdown, render_verdicts, verdicts
@@ -94,10 +93,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else list(argv)
-    if argv[:1] == ["_child"]:
-        return child_main(argv[1:])
-    args = parse_args(argv)
+    args = parse_args(sys.argv[1:] if argv is None else list(argv))
     if not TIME.exists():
         raise SystemExit(
             f"{TIME} (GNU time) is needed to measure CPU and RSS: apt-get install time"

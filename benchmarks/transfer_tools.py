@@ -1,4 +1,4 @@
-"""The clients: ci-ml (through `transfer.py _child`), awscli, s5cmd and DVC, each pushing,
+"""The clients: ci-ml (through `transfer_child.py`), awscli, s5cmd and DVC, each pushing,
 re-pushing and pulling a case against moto, and the peers' virtual environment they run from.
 """
 
@@ -16,7 +16,7 @@ from transfer_model import Case, Settings, Step, Tool, log
 
 DVC_VERSION = "3.67.1"
 PEERS = ("awscli", "s5cmd", f"dvc[s3]=={DVC_VERSION}")
-TRANSFER_SCRIPT = Path(__file__).resolve().with_name("transfer.py")  # its `_child` is ci-ml's side
+CHILD_SCRIPT = Path(__file__).resolve().with_name("transfer_child.py")  # ci-ml's side
 CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "testing",
     "AWS_SECRET_ACCESS_KEY": "testing",
@@ -69,7 +69,7 @@ class CiMl:
         return self._step("pull", case, bucket, dest)
 
     def _step(self, op: str, case: Case, bucket: str, root: Path) -> Step:
-        argv = [sys.executable, str(TRANSFER_SCRIPT), "_child", op]
+        argv = [sys.executable, str(CHILD_SCRIPT), op]
         argv += ["--root", str(root), "--out", case.out, "--url", f"s3://{bucket}/cache"]
         argv += ["--key", stage_key(case)]
         return Step(argv=argv, cwd=root, env=self._env)
