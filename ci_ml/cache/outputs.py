@@ -30,67 +30,126 @@ from ci_ml.cache.manifest import (
     check_path,
 )
 from ci_ml.cache.progress import Progress
-from ci_ml.cache.transfer import run_parallel, sha256_file
+from ci_ml.cache.transfer import run_parallel, sha256_file_stat
 from ci_ml.errors import CacheError, CorruptObjectError
 
 if TYPE_CHECKING:
     from ci_ml.cache.store import CacheStore
 
 HASH_WORKERS = max(2, os.cpu_count() or 2)
+# Files are hashed in batches, each on one worker: a pool task per file costs more than
+# hashing a small one (1,000 files of 20 KiB: 0.05 s through the pool, 0.03 s in one thread),
+# while big files still spread over the cores. A batch holds up to BATCH_FILES files and
+# about a quarter of a worker's share of the bytes, within BATCH_MIN_BYTES..BATCH_MAX_BYTES.
+BATCH_FILES = 256
+BATCH_MIN_BYTES = 1 << 20
+BATCH_MAX_BYTES = 64 << 20
+
+# A file found in an output: its path relative to the output ('' for a file output), where it
+# is, and its size when found (which sizes the hashing batches).
+_Found = tuple[str, Path, int]
+# What hashing a file found: its digest, size and executable bit, from the bytes it read.
+_Facts = tuple[str, int, bool]
 
 
 def snapshot(root: Path, out_paths: Sequence[str]) -> tuple[list[OutputEntry], dict[str, Path]]:
     """Entries for the outputs at `out_paths` (relative to root), and digest -> a file with it."""
     try:
         found = [_scan(root, out) for out in sorted(set(out_paths))]
-        sources = [source for _, files, _ in found for _, source in files]
-        hashed = run_parallel(sha256_file, sources, workers=HASH_WORKERS)
-        digests = dict(zip(sources, hashed, strict=True))
-        entries = [_entry(out, files, links, digests) for out, files, links in found]
+        files = [file for _, found_files, _ in found for file in found_files]
+        facts = _hash_files(files)
+        entries = [_entry(out, found_files, links, facts) for out, found_files, links in found]
     except OSError as e:
         raise CacheError(f"cannot read the stage's outputs to cache them: {e}") from e
     by_digest: dict[str, Path] = {}
-    for source in sources:
-        by_digest.setdefault(digests[source], source)
+    for _, source, _ in files:
+        by_digest.setdefault(facts[source][0], source)
     return entries, by_digest
 
 
-def _scan(root: Path, out: str) -> tuple[str, list[tuple[str, Path]], list[LinkEntry]]:
-    """(out, [(relative path or '' for a file output, file)], links) for one output."""
+def _hash_files(files: list[_Found]) -> dict[Path, _Facts]:
+    batches = _batches(files, HASH_WORKERS)
+    hashed = run_parallel(_hash_batch, batches, workers=HASH_WORKERS)
+    return {
+        source: facts
+        for batch, done in zip(batches, hashed, strict=True)
+        for source, facts in zip(batch, done, strict=True)
+    }
+
+
+def _batches(files: list[_Found], workers: int) -> list[list[Path]]:
+    """`files` in batches for `workers` (see BATCH_FILES); a big file is a batch of its own."""
+    total = sum(size for _, _, size in files)
+    target = min(BATCH_MAX_BYTES, max(BATCH_MIN_BYTES, total // (workers * 4)))
+    batches: list[list[Path]] = []
+    batch: list[Path] = []
+    held = 0
+    for _, source, size in files:
+        if batch and (held + size > target or len(batch) >= BATCH_FILES):
+            batches.append(batch)
+            batch, held = [], 0
+        batch.append(source)
+        held += size
+    return [*batches, batch] if batch else batches
+
+
+def _hash_batch(sources: list[Path]) -> list[_Facts]:
+    facts = []
+    for source in sources:
+        digest, st = sha256_file_stat(source)
+        facts.append((digest, st.st_size, bool(st.st_mode & stat.S_IXUSR)))
+    return facts
+
+
+def _scan(root: Path, out: str) -> tuple[str, list[_Found], list[LinkEntry]]:
+    """(out, files found, links) for one output."""
     try:
         check_path(out, "output")
     except ValueError as e:
         raise CacheError(f"cannot cache {e}") from e
     path = root / out
-    if path.is_symlink():
+    try:
+        mode = path.lstat().st_mode
+    except FileNotFoundError:
+        mode = 0
+    if stat.S_ISLNK(mode):
         raise CacheError(
             f"output {out!r} is a symlink; ci-ml caches files and directories only."
             " Make the stage write a real file or directory there."
         )
-    if path.is_file():
-        return out, [("", path)], []
-    if not path.is_dir():
+    if stat.S_ISREG(mode):
+        return out, [("", path, path.stat().st_size)], []
+    if not stat.S_ISDIR(mode):
         raise CacheError(
             f"output {out!r} does not exist after the stage ran: the stage must create every"
             " path in its outs, or the outs list must drop it."
         )
-    files: list[tuple[str, Path]] = []
+    files: list[_Found] = []
     links: list[LinkEntry] = []
-    for folder, dirnames, filenames in os.walk(path, onerror=_unreadable):
-        for name in sorted(dirnames + filenames):
-            full = Path(folder, name)
-            rel = full.relative_to(path).as_posix()
-            if full.is_symlink():
-                links.append(_link(out, path, full, rel))
-            elif name in filenames and full.is_file():
-                files.append((_checked(out, rel), full))
-            elif name in filenames:
+    folders = [(path, "")]
+    while folders:
+        folder, prefix = folders.pop()
+        for entry in _list_dir(folder):
+            rel = prefix + entry.name
+            # One lstat per entry (DirEntry's), where is_symlink and is_file took one each.
+            kind = entry.stat(follow_symlinks=False)
+            if stat.S_ISLNK(kind.st_mode):
+                links.append(_link(out, path, Path(entry.path), rel))
+            elif stat.S_ISDIR(kind.st_mode):
+                folders.append((Path(entry.path), rel + "/"))
+            elif stat.S_ISREG(kind.st_mode):
+                files.append((_checked(out, rel), Path(entry.path), kind.st_size))
+            else:
                 raise CacheError(f"output {out!r} contains {rel!r}, which is not a regular file")
     return out, sorted(files), sorted(links, key=lambda link: link.path)
 
 
-def _unreadable(error: OSError) -> None:
-    raise CacheError(f"cannot read output directory {error.filename}: {error.strerror}") from error
+def _list_dir(folder: Path) -> list[os.DirEntry[str]]:
+    try:
+        with os.scandir(folder) as entries:
+            return list(entries)
+    except OSError as e:
+        raise CacheError(f"cannot read output directory {e.filename}: {e.strerror}") from e
 
 
 def _link(out: str, top: Path, full: Path, rel: str) -> LinkEntry:
@@ -114,26 +173,17 @@ def _checked(out: str, rel: str) -> str:
 
 
 def _entry(
-    out: str, files: list[tuple[str, Path]], links: list[LinkEntry], digests: dict[Path, str]
+    out: str, files: list[_Found], links: list[LinkEntry], facts: dict[Path, _Facts]
 ) -> OutputEntry:
     if files and files[0][0] == "":
-        size, executable = _facts(files[0][1])
-        return OutputEntry(
-            path=out, type="file", size=size, digest=digests[files[0][1]], executable=executable
-        )
+        digest, size, executable = facts[files[0][1]]
+        return OutputEntry(path=out, type="file", size=size, digest=digest, executable=executable)
     entries = []
-    for rel, source in files:
-        size, executable = _facts(source)
-        entries.append(
-            FileEntry(path=rel, digest=digests[source], size=size, executable=executable)
-        )
+    for rel, source, _ in files:
+        digest, size, executable = facts[source]
+        entries.append(FileEntry(path=rel, digest=digest, size=size, executable=executable))
     total = sum(entry.size for entry in entries)
     return OutputEntry(path=out, type="dir", size=total, files=tuple(entries), links=tuple(links))
-
-
-def _facts(path: Path) -> tuple[int, bool]:
-    st = path.stat()
-    return st.st_size, bool(st.st_mode & stat.S_IXUSR)
 
 
 # Restore

@@ -46,19 +46,27 @@ def _signature(st: os.stat_result) -> _Signature:
 
 
 def sha256_file(path: Path) -> str:
+    return sha256_file_stat(path)[0]
+
+
+def sha256_file_stat(path: Path) -> tuple[str, os.stat_result]:
+    """The file's sha256, and its stat once it was read (the size and mode of what was hashed,
+    unless something wrote to it meanwhile)."""
     digest = hashlib.sha256()
     with path.open("rb") as f:
-        before = _signature(os.fstat(f.fileno()))
+        st = os.fstat(f.fileno())
+        before = _signature(st)
         while block := f.read(CHUNK):
             digest.update(block)
-        after = _signature(os.fstat(f.fileno()))
+        st = os.fstat(f.fileno())
+        after = _signature(st)
     found = digest.hexdigest()
     if before == after:  # nothing wrote to it while it was read
         with _HASHED_LOCK:
             if len(_HASHED) >= _HASHED_MAX:
                 _HASHED.clear()
             _HASHED[after] = found
-    return found
+    return found, st
 
 
 def hashed_digest(path: Path) -> str | None:

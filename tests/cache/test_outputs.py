@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from ci_ml.cache import Area, CacheHit, CacheStore, LinkEntry, OutputEntry, Trust, open_store
-from ci_ml.cache.outputs import restore, snapshot
+from ci_ml.cache.outputs import BATCH_FILES, _batches, restore, snapshot
 from ci_ml.errors import CacheError, CorruptObjectError
 from tests.cache.conftest import KEY, make_manifest, sha
 
@@ -49,6 +49,50 @@ def test_snapshot_records_sizes_modes_and_sorted_entries(project: Path) -> None:
     ]
     assert outputs[0].size == 3
     assert files == {sha(b"a"): project / "d" / "a", sha(b"bb"): project / "d" / "z" / "b"}
+
+
+def test_snapshot_of_many_files_in_nested_folders_matches_each_file_hashed_alone(
+    project: Path,
+) -> None:
+    """Hashed in batches on the pool: every file's digest, size and mode are its own."""
+    out = project / "data"
+    expected = {}
+    for i in range(700):
+        rel = f"{i % 7}/{i % 3}/f{i}.bin"
+        body = bytes([i % 251]) * (i * 37 % 5000)
+        (out / rel).parent.mkdir(parents=True, exist_ok=True)
+        (out / rel).write_bytes(body)
+        if i % 5 == 0:
+            (out / rel).chmod(0o755)
+        expected[rel] = (sha(body), len(body), i % 5 == 0)
+    big = os.urandom(3 << 20)
+    (out / "big.bin").write_bytes(big)
+    expected["big.bin"] = (sha(big), len(big), False)
+
+    outputs, files = snapshot(project, ["data"])
+
+    found = {f.path: (f.digest, f.size, f.executable) for f in outputs[0].files}
+    assert found == expected
+    assert [f.path for f in outputs[0].files] == sorted(expected)
+    assert outputs[0].size == sum(size for _, size, _ in expected.values())
+    assert set(files) == {digest for digest, _, _ in expected.values()}
+    assert all(sha(path.read_bytes()) == digest for digest, path in files.items())
+
+
+def test_hashing_batches_keep_big_files_alone_and_spread_small_ones() -> None:
+    """A batch per file would cost more than hashing small files; one batch for all would
+    leave the other cores idle."""
+    small = [(f"s{i}", Path(f"s{i}"), 20 << 10) for i in range(1000)]
+    big = [(f"b{i}", Path(f"b{i}"), 1 << 30) for i in range(3)]
+
+    batches = _batches([*big, *small], workers=2)
+
+    assert batches[:3] == [[Path("b0")], [Path("b1")], [Path("b2")]]
+    rest = batches[3:]
+    assert sum(len(batch) for batch in rest) == 1000
+    assert 2 <= len(rest) <= 1000 // 4  # spread over the workers, many files per batch
+    assert max(len(batch) for batch in rest) <= BATCH_FILES
+    assert _batches([], workers=2) == []
 
 
 @pytest.mark.parametrize(
