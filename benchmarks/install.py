@@ -114,11 +114,12 @@ def run_job(job: str, action_dir: Path, python: Path, scratch: Path) -> tuple[fl
     """Wall and CPU seconds the install steps of `job` took, in a fresh runner's directories."""
     step = install_step(action_dir)
     runner_temp, tool_cache, home = scratch / "temp", scratch / "tool-cache", scratch / "home"
-    for path in (runner_temp, tool_cache, home):
+    for path in (runner_temp, tool_cache, home, scratch / "tmp"):
         path.mkdir(parents=True)
     base_env = {
         "PATH": f"{python.parent}:/usr/local/bin:/usr/bin:/bin",
         "HOME": str(home),
+        "TMPDIR": str(scratch / "tmp"),
         "LANG": "C.UTF-8",
         "PIP_NO_CACHE_DIR": "1",
         "PIP_CONFIG_FILE": os.devnull,
@@ -170,10 +171,16 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--python", type=Path, default=Path(sys.base_prefix) / "bin" / "python3")
     parser.add_argument("--json", type=Path, help="also write every timing here")
+    parser.add_argument(
+        "--scratch",
+        type=Path,
+        help="where the runners' directories go (default: the temp dir); a runner's disk, "
+        "not a /tmp that something watches",
+    )
     args = parser.parse_args()
     jobs = args.job or list(JOBS)
     rows: list[Timing] = []
-    with tempfile.TemporaryDirectory(prefix="ci-ml-install-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="ci-ml-install-", dir=args.scratch) as tmp:
         dirs = {rev: export(rev, Path(tmp) / f"action-{i}") for i, rev in enumerate(args.rev)}
         for run in range(args.runs):
             for job in jobs:
