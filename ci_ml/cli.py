@@ -92,6 +92,13 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
     except Exception as e:  # noqa: BLE001 - the one place that turns a bug into a clean exit
         if args.debug:
             traceback.print_exc()
+        if isinstance(e, ModuleNotFoundError):
+            from ci_ml.github import missing_report_set
+
+            missing = missing_report_set(e.name or "", args.command)
+            if missing:
+                print(f"error: {missing}", file=sys.stderr)
+                return 2
         print(f"internal error: {type(e).__name__}: {e} (rerun with --debug)", file=sys.stderr)
         return 1
 

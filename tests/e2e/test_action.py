@@ -21,7 +21,8 @@ from tests.helpers.github_server import GitHubServer
 from tests.helpers.gitrepo import GitRepo
 from tests.helpers.moto_server import S3Bucket
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "get-started"
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLE = ROOT / "examples" / "get-started"
 
 
 @pytest.fixture(scope="module")
@@ -222,3 +223,45 @@ def test_pull_request_and_retrain_through_the_action(
         "params.yaml:train.lr=0.02",
         "params.yaml:train.lr=0.02",
     ]
+
+
+def _install_step(runner_temp: Path, tool_cache: Path, command: str) -> str:
+    """The action's install step alone, as a job on a self-hosted runner with reuse-venv."""
+    runner_temp.mkdir()
+    env = {
+        **os.environ,
+        "GITHUB_ACTION_PATH": str(ROOT),
+        "RUNNER_TEMP": str(runner_temp),
+        "RUNNER_TOOL_CACHE": str(tool_cache),
+        "INPUT_COMMAND": command,
+        "INPUT_REUSE_VENV": "true",
+    }
+    done = subprocess.run(
+        [sys.executable, "-I", str(ROOT / "ci_ml" / "github" / "install.py")],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
+
+
+def test_a_reused_venv_gets_the_report_set_when_a_later_job_needs_it(tmp_path: Path) -> None:
+    tools = tmp_path / "tool-cache"
+    _install_step(tmp_path / "plan-job", tools, "plan")
+    [venv] = (tools / "ci-ml").iterdir()
+    assert sorted(p.name for p in venv.glob(".installed-*")) == [".installed-core"]
+
+    added = _install_step(tmp_path / "report-job", tools, "report")
+    assert "action-requirements-report.txt" in added
+    assert "action-requirements.txt" not in added  # the core set is there already
+    assert sorted(p.name for p in venv.glob(".installed-*")) == [
+        ".installed-core",
+        ".installed-report",
+    ]
+    python = tmp_path / "report-job" / "ci-ml-venv" / "bin" / "python"
+    subprocess.run([python, "-I", "-c", "import matplotlib, github, ci_ml.cli"], check=True)
+
+    assert _install_step(tmp_path / "comment-job", tools, "comment") == ""  # nothing to do
+    assert (tmp_path / "comment-job" / "ci-ml-venv").resolve() == venv
