@@ -10,11 +10,13 @@ import contextlib
 import json
 import os
 import re
-import sqlite3
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import sqlite3
 
 STATE_DIR = ".ci-ml"
 
@@ -36,6 +38,10 @@ class DigestCache:
 
     def _open(self) -> sqlite3.Connection:
         if self._db is None:
+            # Imported here: sqlite3 and the datetime it loads cost 3 ms, and most plans hash
+            # no untracked file.
+            import sqlite3
+
             self._db = sqlite3.connect(state_dir(self._root) / "digests.db", timeout=30)
             self._db.execute(
                 "CREATE TABLE IF NOT EXISTS digests (path TEXT PRIMARY KEY, size INTEGER,"
