@@ -22,7 +22,6 @@ import json
 import os
 import re
 import resource
-import shutil
 import statistics
 import subprocess
 import sys
@@ -35,6 +34,9 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from tests.helpers.checkout import copy_checkout  # noqa: E402  # after ROOT is on sys.path
+
 _EXPR = re.compile(r"\$\{\{\s*(.*?)\s*\}\}")  # a `${{ ... }}` in the step's env
 JOBS = {"plan": ("plan",), "run": ("run",), "report": ("pull", "report", "comment")}
 # What the commands import beyond the standard library, by job: the venv must have it.
@@ -68,17 +70,7 @@ def export(rev: str, dest: Path) -> Path:
     """The action's files at `rev` under `dest`, as a release of the action holds them."""
     dest.mkdir(parents=True)
     if rev == "WORKTREE":
-        listed = subprocess.run(
-            ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-            cwd=ROOT,
-            check=True,
-            capture_output=True,
-        ).stdout.decode()
-        for name in filter(None, listed.split("\0")):
-            if (ROOT / name).is_file():
-                (dest / name).parent.mkdir(parents=True, exist_ok=True)
-                shutil.copy2(ROOT / name, dest / name)
-        return dest
+        return copy_checkout(ROOT, dest)
     archive = subprocess.run(
         ["git", "archive", "--format=tar", rev], cwd=ROOT, check=True, capture_output=True
     ).stdout

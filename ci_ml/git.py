@@ -22,7 +22,8 @@ from ci_ml.errors import GitError, GitRefError, NotInRepositoryError
 log = logging.getLogger("ci_ml")
 
 EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
-IndexChange = tuple[str, str, str]  # (status, object id in the commit, path): `index_vs_commit`
+# (status, object id in the commit, path), from `start_index_vs_commit`
+IndexChange = tuple[str, str, str]
 
 
 # A record of `ls-tree -r -z` / `ls-files -s -z` is "<mode> <type|oid> <oid|stage>\t<path>\0".
@@ -117,23 +118,17 @@ class Git:
         # "<mode> <oid> <stage>": the oid without the mode (6 digits) and the stage (1 digit).
         return index_entries(*_split_records(out), 7)
 
-    def ls_index_records(self, prefix: str) -> bytes:
-        """`ls-files -s -v -z` of the files under `prefix`, as git prints it: for
-        `plan.entries.IndexListing`, which looks paths up in it without splitting it."""
-        return self.start_ls_index_records(prefix).result()
-
     def start_ls_index_records(self, prefix: str) -> Pending[bytes]:
-        """`ls_index_records`, started in the background."""
+        """`ls-files -s -v -z` of the files under `prefix`, as git prints it (for
+        `plan.entries.IndexListing`, which looks paths up in it without splitting it), started
+        in the background."""
         args = ["git", "ls-files", "-s", "-v", "-z", "--full-name"]
         return Pending([*args, "--", prefix] if prefix else args, self.root, bytes)
 
-    def index_vs_commit(self, commit: str, prefix: str) -> list[IndexChange]:
-        """(status, object id in `commit`, path) for each file where the index differs from
-        `commit`: A (only in the index), D (only in the commit), M or T (changed)."""
-        return self.start_index_vs_commit(commit, prefix).result()
-
     def start_index_vs_commit(self, commit: str, prefix: str) -> Pending[list[IndexChange]]:
-        """`index_vs_commit`, started in the background."""
+        """(status, object id in `commit`, path) for each file where the index differs from
+        `commit`: A (only in the index), D (only in the commit), M or T (changed); started in
+        the background."""
         args = ["git", "diff-index", "--cached", "-z", "--no-renames", commit]
         return Pending([*args, "--", prefix or "."], self.root, _parse_diff_index)
 

@@ -38,8 +38,7 @@ class DigestCache:
 
     def _open(self) -> sqlite3.Connection:
         if self._db is None:
-            # Imported here: sqlite3 and the datetime it loads cost 3 ms, and most plans hash
-            # no untracked file.
+            # Imported here, not by every plan: most plans hash no untracked file.
             import sqlite3
 
             self._db = sqlite3.connect(state_dir(self._root) / "digests.db", timeout=30)

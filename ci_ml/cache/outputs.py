@@ -109,16 +109,17 @@ def _scan(root: Path, out: str) -> tuple[str, list[_Found], list[LinkEntry]]:
         raise CacheError(f"cannot cache {e}") from e
     path = root / out
     try:
-        mode = path.lstat().st_mode
+        found = path.lstat()
     except FileNotFoundError:
-        mode = 0
+        found = None
+    mode = found.st_mode if found else 0
     if stat.S_ISLNK(mode):
         raise CacheError(
             f"output {out!r} is a symlink; ci-ml caches files and directories only."
             " Make the stage write a real file or directory there."
         )
-    if stat.S_ISREG(mode):
-        return out, [("", path, path.stat().st_size)], []
+    if found and stat.S_ISREG(mode):
+        return out, [("", path, found.st_size)], []
     if not stat.S_ISDIR(mode):
         raise CacheError(
             f"output {out!r} does not exist after the stage ran: the stage must create every"
@@ -131,7 +132,7 @@ def _scan(root: Path, out: str) -> tuple[str, list[_Found], list[LinkEntry]]:
         folder, prefix = folders.pop()
         for entry in _list_dir(folder):
             rel = prefix + entry.name
-            # One lstat per entry (DirEntry's), where is_symlink and is_file took one each.
+            # DirEntry's lstat: the kind and the size from one system call per entry.
             kind = entry.stat(follow_symlinks=False)
             if stat.S_ISLNK(kind.st_mode):
                 links.append(_link(out, path, Path(entry.path), rel))

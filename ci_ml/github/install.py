@@ -13,6 +13,7 @@ build backend runs.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import html
 import io
@@ -204,16 +205,10 @@ class Installer:
 
     def __init__(self, root: Path, env: Mapping[str, str], work: Path) -> None:
         self.root, self.env, self.work = root, env, work
-        self._uv: Path | None = None
-        self._uv_tried = False
 
+    @functools.cached_property
     def uv(self) -> Path | None:
-        if not self._uv_tried:
-            self._uv_tried = True
-            self._uv = self._get_uv()
-        return self._uv
-
-    def _get_uv(self) -> Path | None:
+        """uv's binary, got once (None when it cannot be had)."""
         # Kept in RUNNER_TEMP for the job's later steps: a report job's pull step makes the
         # venv and its report step adds the report set, with the same uv.
         kept = Path(self.env["RUNNER_TEMP"]) / "ci-ml" / "uv"
@@ -237,7 +232,7 @@ class Installer:
 
     def create(self, venv: Path, sets: Sequence[str]) -> None:
         """A new venv at `venv` with ci-ml and `sets`."""
-        uv = self.uv()
+        uv = self.uv
         if uv is None or not (self._uv_venv(uv, venv) and self._uv_install(uv, venv, sets)):
             shutil.rmtree(venv, ignore_errors=True)
             if not _run([sys.executable, "-I", "-m", "venv", venv], cwd=self.work):
@@ -247,7 +242,7 @@ class Installer:
 
     def add(self, venv: Path, sets: Sequence[str]) -> None:
         """`sets` added to an existing venv."""
-        uv = self.uv()
+        uv = self.uv
         if uv is None or not self._uv_install(uv, venv, sets):
             python = venv / "bin" / "python"
             if not (venv / "bin" / "pip").exists():  # a venv that uv made has no pip

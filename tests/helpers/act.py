@@ -28,6 +28,7 @@ from typing import Any
 
 import pytest
 
+from tests.helpers.checkout import copy_checkout
 from tests.helpers.servers import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -284,21 +285,8 @@ def vendored_actions(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def ci_ml_action(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """This checkout as a release of the action holds it: the files git tracks, plus new
-    ones it does not ignore (so .venv and caches stay out of what act copies and pip builds)."""
-    listed = subprocess.run(
-        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-        cwd=ROOT,
-        check=True,
-        capture_output=True,
-    ).stdout.decode()
-    target = tmp_path_factory.mktemp("ci-ml-action")
-    for name in filter(None, listed.split("\0")):
-        source = ROOT / name
-        if source.is_file():
-            (target / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, target / name)
-    return target
+    """This checkout as a release of the action holds it (`copy_checkout`)."""
+    return copy_checkout(ROOT, tmp_path_factory.mktemp("ci-ml-action"))
 
 
 @pytest.fixture

@@ -64,7 +64,7 @@ def test_checking_the_deps_alone_agrees_with_status(git_repo: GitRepo) -> None:
     repo = _big_repo(git_repo)
     _changes(repo)
     git = Git(repo.path)
-    listing = IndexListing(git.ls_index_records(""))
+    listing = IndexListing(git.start_ls_index_records("").result())
     paths = [*DEPS, "small/a.txt", "small/b.txt", "dvc.yaml"]
     assert len(paths) <= most_checked(len(listing))
     found = check_files(git, listing, paths)
@@ -76,7 +76,7 @@ def test_checking_the_deps_alone_agrees_with_status(git_repo: GitRepo) -> None:
 def test_too_many_files_to_check_leaves_it_to_status(git_repo: GitRepo) -> None:
     repo = _big_repo(git_repo)
     git = Git(repo.path)
-    listing = IndexListing(git.ls_index_records(""))
+    listing = IndexListing(git.start_ls_index_records("").result())
     assert check_files(git, listing, sorted(listing)) is None
 
 
