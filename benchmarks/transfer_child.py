@@ -63,16 +63,14 @@ def child_main(argv: Sequence[str]) -> int:
 
 
 def _child_push(store: Any, root: Path, out: str, key: str, lap: Callable[[str], None]) -> None:
-    """What the executor does after a stage ran: objects first, the manifest last."""
+    """What the executor does after a stage ran (`push_manifest`): the objects the store
+    lacks, many small files in packs, then the manifest."""
     from ci_ml.cache import Manifest, RunFacts
     from ci_ml.cache.outputs import snapshot
+    from ci_ml.run import push_manifest
 
     entries, files = snapshot(root, [out])
     lap("snapshot")
-    missing = store.missing_objects(files)
-    lap("missing_objects")
-    store.put_objects({digest: files[digest] for digest in missing})
-    lap("put_objects")
     facts = RunFacts(
         commit="0" * 40,
         ref="refs/heads/main",
@@ -82,8 +80,9 @@ def _child_push(store: Any, root: Path, out: str, key: str, lap: Callable[[str],
         runner="benchmark",
         ci_ml_version="benchmark",
     )
-    store.put_manifest(Manifest(key=key, stage="bench", outputs=tuple(entries), run=facts))
-    lap("put_manifest")
+    manifest = Manifest(key=key, stage="bench", outputs=tuple(entries), run=facts)
+    push_manifest(store, manifest, files, {})
+    lap("push")
 
 
 def _child_nochange(store: Any, root: Path, out: str, key: str, lap: Callable[[str], None]) -> None:

@@ -19,6 +19,11 @@ JSON shape (version 1), sorted keys, no spaces:
              "param_overrides": [], "labels": ["self-hosted", "gpu"]}}
 `labels` (the runner labels the stage was routed to, for the cost ledger) is optional on read:
 manifests written before it was recorded have none.
+
+Version 2 adds packs (`ci_ml.cache.packs`): a directory's file entry may carry
+`"pack": "<64 hex>", "offset": n`, saying its bytes are the `size` bytes at `offset` of that
+pack object rather than an object of their own. A manifest without packed entries is still
+written as version 1, so releases that predate packs keep reading it.
 """
 
 from __future__ import annotations
@@ -33,7 +38,8 @@ from typing import Literal, TypeVar
 
 from ci_ml.errors import CacheError
 
-MANIFEST_VERSION = 1
+MANIFEST_VERSION = 2
+_PACKLESS_VERSION = 1  # what a manifest without packed entries is written as
 OutputType = Literal["file", "dir"]
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 _DRIVE = re.compile(r"[A-Za-z]:")
@@ -47,6 +53,8 @@ class FileEntry:
     digest: str
     size: int
     executable: bool = False
+    pack: str | None = None  # the pack object holding the bytes, at `offset` (packs.py)
+    offset: int = 0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -102,10 +110,14 @@ class Manifest:
     signature: str = ""  # Ed25519 over `signing_payload` by a trusted writer (signing.py)
 
     def digests(self) -> tuple[str, ...]:
-        """Every object the manifest names, sorted, each once (what gc must keep)."""
+        """Every object the manifest names, sorted, each once (what gc must keep): loose
+        objects and packs, not the files inside packs."""
         found = {out.digest for out in self.outputs if out.digest is not None}
-        found.update(f.digest for out in self.outputs for f in out.files)
+        found.update(f.pack or f.digest for out in self.outputs for f in out.files)
         return tuple(sorted(found))
+
+    def is_packed(self) -> bool:
+        return any(f.pack is not None for out in self.outputs for f in out.files)
 
 
 class _Invalid(ValueError):
@@ -118,7 +130,7 @@ def encode_manifest(manifest: Manifest) -> bytes:
     except _Invalid as e:
         raise CacheError(f"refusing to write manifest {manifest.key}: {e}") from e
     doc = {
-        "version": MANIFEST_VERSION,
+        "version": MANIFEST_VERSION if manifest.is_packed() else _PACKLESS_VERSION,
         "key": manifest.key,
         "stage": manifest.stage,
         "outputs": [_encode_output(out) for out in manifest.outputs],
@@ -224,6 +236,11 @@ def _check_output(out: OutputEntry) -> None:
         check_path(entry.path, f"{out.path!r} entry")
         _check_digest(entry.digest, f"{out.path}/{entry.path}")
         _check_size(entry.size, f"{out.path}/{entry.path}")
+        if entry.pack is not None:
+            _check_digest(entry.pack, f"{out.path}/{entry.path} pack")
+            _check_size(entry.offset, f"{out.path}/{entry.path} offset")
+        elif entry.offset:
+            raise _Invalid(f"{out.path}/{entry.path!r} has an offset but no pack")
     for link in out.links:
         check_path(link.path, f"{out.path!r} symlink")
         check_link_target(link.path, link.target)
@@ -263,11 +280,20 @@ def _encode_output(out: OutputEntry) -> dict[str, object]:
     if out.type == "file":
         doc.update(digest=out.digest, executable=out.executable)
     else:
-        doc["files"] = [
-            {"path": f.path, "digest": f.digest, "size": f.size, "executable": f.executable}
-            for f in out.files
-        ]
+        doc["files"] = [_encode_file(f) for f in out.files]
         doc["links"] = [{"path": k.path, "target": k.target} for k in out.links]
+    return doc
+
+
+def _encode_file(entry: FileEntry) -> dict[str, object]:
+    doc: dict[str, object] = {
+        "path": entry.path,
+        "digest": entry.digest,
+        "size": entry.size,
+        "executable": entry.executable,
+    }
+    if entry.pack is not None:
+        doc.update(pack=entry.pack, offset=entry.offset)
     return doc
 
 
@@ -316,10 +342,14 @@ def _decode(doc: object) -> Manifest:
     top = _fields(
         doc, "manifest", {"version", "key", "stage", "outputs", "metrics", "run"}, {"signature"}
     )
-    if top["version"] != MANIFEST_VERSION:
-        raise _Invalid(f"version {top['version']!r} is not {MANIFEST_VERSION}")
+    version = top["version"]
+    if version not in (_PACKLESS_VERSION, MANIFEST_VERSION) or isinstance(version, bool):
+        raise _Invalid(
+            f"version {version!r} is not one this ci-ml reads ({_PACKLESS_VERSION} or"
+            f" {MANIFEST_VERSION}); a newer ci-ml wrote it"
+        )
     metrics = _typed(top["metrics"], dict, "metrics")
-    return Manifest(
+    manifest = Manifest(
         key=_typed(top["key"], str, "key"),
         stage=_typed(top["stage"], str, "stage"),
         outputs=_list(top["outputs"], "outputs", _decode_output),
@@ -327,6 +357,9 @@ def _decode(doc: object) -> Manifest:
         run=_decode_run(top["run"]),
         signature=_typed(top.get("signature", ""), str, "signature"),
     )
+    if manifest.is_packed() != (version == MANIFEST_VERSION):
+        raise _Invalid(f"version {version} does not match whether its files are packed")
+    return manifest
 
 
 def _decode_output(doc: object) -> OutputEntry:
@@ -356,12 +389,17 @@ def _decode_output(doc: object) -> OutputEntry:
 
 
 def _decode_file(doc: object) -> FileEntry:
-    entry = _fields(doc, "file entry", {"path", "digest", "size", "executable"})
+    entry = _fields(doc, "file entry", {"path", "digest", "size", "executable"}, {"pack", "offset"})
+    if ("pack" in entry) != ("offset" in entry):
+        raise _Invalid(f"file entry {entry['path']!r} needs both pack and offset, or neither")
+    pack = _typed(entry["pack"], str, "file pack") if "pack" in entry else None
     return FileEntry(
         path=_typed(entry["path"], str, "file path"),
         digest=_typed(entry["digest"], str, "file digest"),
         size=_typed(entry["size"], int, "file size"),
         executable=_typed(entry["executable"], bool, "file executable"),
+        pack=pack,
+        offset=_typed(entry.get("offset", 0), int, "file offset"),
     )
 
 

@@ -29,9 +29,11 @@ from ci_ml.cache.manifest import (
     check_manifest,
     check_path,
 )
+from ci_ml.cache.packs import Cut, get_packed
 from ci_ml.cache.progress import Progress
 from ci_ml.cache.transfer import run_parallel, sha256_file_stat
 from ci_ml.errors import CacheError, CorruptObjectError
+from ci_ml.state import state_dir
 
 if TYPE_CHECKING:
     from ci_ml.cache.store import CacheStore
@@ -218,7 +220,7 @@ def restore(
     planned = [_plan(out, root, token, where) for out in manifest.outputs]
     try:
         files = [item for plan in planned for item in _prepare(plan)]
-        _fetch(files, store, hit, where, progress)
+        _fetch(files, store, hit, where, root, progress)
         for plan in planned:
             _make_links(plan, where)
         for plan in planned:
@@ -254,23 +256,33 @@ def _plan(out: OutputEntry, root: Path, token: str, where: str) -> _Planned:
     return _Planned(out=out, final=final, temp=final.parent / f".{final.name}.ci-ml-{token}")
 
 
-_Item = tuple[Path, str, bool, int]  # destination, digest, executable, size
+@dataclass(frozen=True, slots=True)
+class _Item:
+    """A file to restore: its destination and what the manifest says of it."""
+
+    dest: Path
+    digest: str
+    executable: bool
+    size: int
+    pack: str | None = None
+    offset: int = 0
 
 
 def _prepare(plan: _Planned) -> list[_Item]:
-    """Create the temp directory for `plan`; return its (destination, digest, executable,
-    size) items."""
+    """Create the temp directory for `plan`; return the files to put in it."""
     plan.final.parent.mkdir(parents=True, exist_ok=True)
     out = plan.out
     if out.type == "file":
         # check_manifest: a file has its digest
-        return [(plan.temp, out.digest or "", out.executable, out.size)]
+        return [_Item(plan.temp, out.digest or "", out.executable, out.size)]
     plan.temp.mkdir()
     items = []
     for entry in out.files:
         dest = plan.temp / entry.path
         dest.parent.mkdir(parents=True, exist_ok=True)
-        items.append((dest, entry.digest, entry.executable, entry.size))
+        items.append(
+            _Item(dest, entry.digest, entry.executable, entry.size, entry.pack, entry.offset)
+        )
     return items
 
 
@@ -279,28 +291,41 @@ def _fetch(
     store: CacheStore,
     hit: CacheHit,
     where: str,
+    root: Path,
     progress: Progress | None,
 ) -> None:
-    """Download each digest once, copy it to its other destinations, then set exec bits."""
-    wanted: dict[str, Path] = {}
+    """Download each digest once (an object of its own, or cut from its pack), copy it to its
+    other destinations, then set exec bits."""
+    first: dict[str, Path] = {}
+    loose: dict[str, Path] = {}
     sizes: dict[str, int] = {}
-    for dest, digest, _, size in files:
-        wanted.setdefault(digest, dest)
-        sizes[digest] = size
+    cuts: list[Cut] = []
+    for item in files:
+        if item.digest in first:
+            continue
+        first[item.digest] = item.dest
+        if item.pack is None:
+            loose[item.digest] = item.dest
+            sizes[item.digest] = item.size
+        else:
+            cuts.append(Cut(item.digest, item.pack, item.offset, item.size, item.dest))
     try:
-        store.get_objects(wanted, area=hit.area, progress=progress, sizes=sizes)
+        store.get_objects(loose, area=hit.area, progress=progress, sizes=sizes)
+        if cuts:
+            # Packs go under .ci-ml/, which git ignores, in case a crash leaves one behind.
+            get_packed(store, cuts, area=hit.area, workdir=state_dir(root), progress=progress)
     except CorruptObjectError as e:
         raise CorruptObjectError(
             f"{where}: cannot restore its outputs: {e}. Run the stage again and push its"
             " outputs, even though the manifest exists.",
             digests=e.digests,
         ) from e
-    for dest, digest, executable, _ in files:
-        if wanted[digest] != dest:
-            shutil.copyfile(wanted[digest], dest)
-        if executable:
-            mode = dest.stat().st_mode
-            dest.chmod(mode | (mode & 0o444) >> 2)  # x wherever r is set, as git does
+    for item in files:
+        if first[item.digest] != item.dest:
+            shutil.copyfile(first[item.digest], item.dest)
+        if item.executable:
+            mode = item.dest.stat().st_mode
+            item.dest.chmod(mode | (mode & 0o444) >> 2)  # x wherever r is set, as git does
 
 
 def _make_links(plan: _Planned, where: str) -> None:

@@ -62,11 +62,21 @@ def sha256_file_stat(path: Path) -> tuple[str, os.stat_result]:
         after = _signature(st)
     found = digest.hexdigest()
     if before == after:  # nothing wrote to it while it was read
-        with _HASHED_LOCK:
-            if len(_HASHED) >= _HASHED_MAX:
-                _HASHED.clear()
-            _HASHED[after] = found
+        _remember(after, found)
     return found, st
+
+
+def remember_digest(path: Path, digest: str) -> None:
+    """Record `digest` as the sha256 of `path` as it is now (a file this process wrote and
+    hashed while writing), for `hashed_digest`."""
+    _remember(_signature(path.stat()), digest)
+
+
+def _remember(signature: _Signature, digest: str) -> None:
+    with _HASHED_LOCK:
+        if len(_HASHED) >= _HASHED_MAX:
+            _HASHED.clear()
+        _HASHED[signature] = digest
 
 
 def hashed_digest(path: Path) -> str | None:

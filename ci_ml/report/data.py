@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ci_ml.cache import CacheHit, CacheStore, RunFacts
+from ci_ml.cache import CacheHit, CacheStore, FileEntry, Manifest, RunFacts
+from ci_ml.cache.packs import Cut, get_packed
 from ci_ml.errors import CiMlError
 from ci_ml.pipeline import Pipeline, Stage
 from ci_ml.plan import Plan, Project, Side, StagePlan, param_label, price_per_minute
@@ -224,23 +225,33 @@ def _producer(pipeline: Pipeline, path: str) -> Stage | None:
 
 
 def _file_from_entry(store: CacheStore, hit: CacheHit, path: str) -> bytes | None:
-    digest = None
-    for out in hit.manifest.outputs:
-        if out.path == path and out.type == "file":
-            digest = out.digest
-        elif out.type == "dir" and path.startswith(out.path + "/"):
-            rel = path[len(out.path) + 1 :]
-            digest = next((f.digest for f in out.files if f.path == rel), None)
-    if digest is None:
+    entry = _entry_for(hit.manifest, path)
+    if entry is None:
         return None
     with tempfile.TemporaryDirectory(prefix="ci-ml-base-") as tmp:
         dest = Path(tmp) / "file"
         try:
-            store.get_objects({digest: dest}, area=hit.area)
+            if entry.pack is None:
+                store.get_objects({entry.digest: dest}, area=hit.area)
+            else:
+                cut = Cut(entry.digest, entry.pack, entry.offset, entry.size, dest)
+                get_packed(store, [cut], area=hit.area, workdir=Path(tmp))
         except CiMlError as e:
             log.warning("base copy of %s from the cache is unusable: %s", path, e)
             return None
         return dest.read_bytes()
+
+
+def _entry_for(manifest: Manifest, path: str) -> FileEntry | None:
+    """The manifest's entry for the file at `path`: a file output (as an unpacked entry) or a
+    file inside a directory output."""
+    for out in manifest.outputs:
+        if out.path == path and out.type == "file" and out.digest is not None:
+            return FileEntry(path=path, digest=out.digest, size=out.size)
+        if out.type == "dir" and path.startswith(out.path + "/"):
+            rel = path[len(out.path) + 1 :]
+            return next((f for f in out.files if f.path == rel), None)
+    return None
 
 
 def _read_at_commit(project: Project, sha: str, path: str) -> bytes | None:

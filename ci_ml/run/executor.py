@@ -35,6 +35,7 @@ from ci_ml.cache import (
     save_pending,
     snapshot,
 )
+from ci_ml.cache.packs import plan_packs, put_packs, with_packs
 from ci_ml.errors import CacheError
 from ci_ml.github import gha
 from ci_ml.plan import Plan, StagePlan
@@ -296,12 +297,16 @@ def _save(
 def push_manifest(
     store: CacheStore, manifest: Manifest, files: Mapping[str, Path], env: Mapping[str, str]
 ) -> None:
-    """Upload the objects the store lacks, then the manifest: never the other way round."""
-    missing = sorted(store.missing_objects(files))
-    total = sum(files[d].stat().st_size for d in missing)
+    """Upload the objects the store lacks, then the manifest: never the other way round.
+    Many small files go in packs (`ci_ml.cache.packs`), and the manifest says where."""
+    missing = store.missing_objects(files)
+    packs = plan_packs(manifest, missing)
+    loose = sorted(missing - {digest for pack in packs for digest, _ in pack})
+    total = sum(files[d].stat().st_size for d in loose) + sum(s for p in packs for _, s in p)
     with transfer_progress(f"push {manifest.stage}", total, env) as progress:
-        store.put_objects({d: files[d] for d in missing}, progress=progress)
-    store.put_manifest(manifest)
+        store.put_objects({d: files[d] for d in loose}, progress=progress)
+        located = put_packs(store, packs, files, progress=progress)
+    store.put_manifest(with_packs(manifest, located))
 
 
 @contextlib.contextmanager

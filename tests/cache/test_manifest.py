@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
@@ -19,7 +20,7 @@ from ci_ml.cache.manifest import (
 from ci_ml.errors import CacheError
 
 KEY = "c" * 64
-D1, D2 = "1" * 64, "2" * 64
+D1, D2, P = "1" * 64, "2" * 64, "9" * 64
 
 
 def sample() -> Manifest:
@@ -127,7 +128,13 @@ def set_link(value: str) -> Any:
         (lambda doc: doc["run"].__setitem__("labels", [1]), "runner label is not a str"),
         (set_link("../.git/config"), "points into a .git directory"),
         (set_out("size", 8, index=1), "size unequal to its files' total"),
-        (lambda doc: doc.__setitem__("version", 2), "version 2 is not 1"),
+        (lambda doc: doc.__setitem__("version", 3), "version 3 is not one this ci-ml reads"),
+        (lambda doc: doc.__setitem__("version", True), "version True is not one"),
+        (lambda doc: doc.__setitem__("version", 2), "does not match whether its files are packed"),
+        (
+            lambda doc: doc["outputs"][1]["files"][0].update(pack=P, offset=0),
+            "does not match whether its files are packed",
+        ),
         (lambda doc: doc.__setitem__("key", "d" * 64), "not the key it is stored under"),
         (lambda doc: doc.pop("run"), "missing fields"),
         (lambda doc: doc["metrics"].__setitem__("../m.json", 1), "goes up with '..'"),
@@ -138,6 +145,64 @@ def test_decode_refuses_unsafe_or_malformed_manifests(change: Any, problem: str)
     with pytest.raises(CacheError, match=f"manifest {KEY} in the cache is invalid") as caught:
         decode_manifest(tampered(change), key=KEY)
     assert problem in str(caught.value)
+
+
+def packed(change: Any = None) -> bytes:
+    """The sample as a version 2 manifest with its first directory file packed, then `change`."""
+    doc = json.loads(encode_manifest(sample()))
+    doc["version"] = 2
+    doc["outputs"][1]["files"][0].update(pack=P, offset=5)
+    if change is not None:
+        change(doc)
+    return json.dumps(doc).encode()
+
+
+def test_a_packed_manifest_round_trips_as_version_2() -> None:
+    manifest = decode_manifest(packed(), key=KEY)
+    entry = manifest.outputs[1].files[0]
+    assert (entry.pack, entry.offset) == (P, 5)
+    assert manifest.is_packed()
+    data = encode_manifest(manifest)
+    assert json.loads(data)["version"] == 2
+    assert decode_manifest(data, key=KEY) == manifest
+
+
+def test_digests_name_the_pack_not_what_is_packed_unless_also_loose() -> None:
+    # D2 is packed in one entry and an object of its own in the other: gc keeps both.
+    assert decode_manifest(packed(), key=KEY).digests() == (D1, D2, P)
+    both = packed(lambda doc: doc["outputs"][1]["files"][1].update(pack=P, offset=0))
+    assert decode_manifest(both, key=KEY).digests() == (D1, P)
+
+
+def set_packed(field: str, value: object) -> Any:
+    return lambda doc: doc["outputs"][1]["files"][0].__setitem__(field, value)
+
+
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        (set_packed("pack", "Z" * 64), "pack' has a bad digest"),
+        (set_packed("pack", None), "file pack is not a str"),
+        (set_packed("offset", -1), "offset' has a bad size"),
+        (set_packed("offset", 1.5), "file offset is not a int"),
+        (lambda doc: doc["outputs"][1]["files"][0].pop("offset"), "both pack and offset"),
+        (lambda doc: doc["outputs"][1]["files"][1].__setitem__("offset", 3), "both pack and"),
+    ],
+)
+def test_decode_refuses_a_malformed_pack_reference(change: Any, problem: str) -> None:
+    with pytest.raises(CacheError, match=f"manifest {KEY} in the cache is invalid") as caught:
+        decode_manifest(packed(change), key=KEY)
+    assert problem in str(caught.value)
+
+
+def test_encode_refuses_an_offset_without_a_pack() -> None:
+    out = sample().outputs[1]
+    files = (FileEntry(path="a.csv", digest=D2, size=3, offset=2), *out.files[1:])
+    bad = dataclasses.replace(
+        sample(), outputs=(sample().outputs[0], dataclasses.replace(out, files=files))
+    )
+    with pytest.raises(CacheError, match="has an offset but no pack"):
+        encode_manifest(bad)
 
 
 @pytest.mark.parametrize("data", [b"", b"{", b"[]", b"\xff\xfe", b"[" * 100_000])
