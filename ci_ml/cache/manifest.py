@@ -36,13 +36,14 @@ from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field, replace
 from typing import Literal, TypeVar
 
+from ci_ml.cache.safe_paths import Invalid as _Invalid
+from ci_ml.cache.safe_paths import check_link_target, check_path
 from ci_ml.errors import CacheError
 
 MANIFEST_VERSION = 2
 _PACKLESS_VERSION = 1  # what a manifest without packed entries is written as
 OutputType = Literal["file", "dir"]
 _HEX64 = re.compile(r"[0-9a-f]{64}")
-_DRIVE = re.compile(r"[A-Za-z]:")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -120,10 +121,6 @@ class Manifest:
         return any(f.pack is not None for out in self.outputs for f in out.files)
 
 
-class _Invalid(ValueError):
-    """A check failed; turned into CacheError naming the key at the module's edge."""
-
-
 def encode_manifest(manifest: Manifest) -> bytes:
     try:
         _check_manifest(manifest)
@@ -183,41 +180,6 @@ def _check_manifest(manifest: Manifest) -> None:
     _check_no_overlap(paths, "the outputs")
     for path in manifest.metrics:
         check_path(path, "metrics file")
-
-
-def check_path(path: str, what: str) -> str:
-    """A normalised relative POSIX path that cannot leave the directory it is relative to.
-
-    Raises ValueError saying what is wrong, like `check_link_target`.
-    """
-    if not isinstance(path, str) or not path:
-        raise _Invalid(f"{what} path {path!r} is empty or not a string")
-    if "\\" in path or "\0" in path or _DRIVE.match(path):
-        raise _Invalid(f"{what} path {path!r} has a backslash, NUL or drive letter")
-    if path.startswith("/"):
-        raise _Invalid(f"{what} path {path!r} is absolute")
-    parts = path.split("/")
-    if ".." in parts:
-        raise _Invalid(f"{what} path {path!r} goes up with '..'")
-    if posixpath.normpath(path) != path or path == ".":
-        raise _Invalid(f"{what} path {path!r} is not normalised")
-    # Writing into a .git directory could plant hooks or config that git later runs.
-    if any(part.lower() == ".git" for part in parts):
-        raise _Invalid(f"{what} path {path!r} is inside a .git directory")
-    return path
-
-
-def check_link_target(link: str, target: str) -> None:
-    """A symlink's target must be relative and, resolved from the link, stay inside the output."""
-    if not isinstance(target, str) or not target:
-        raise _Invalid(f"symlink {link!r} has an empty target")
-    if "\\" in target or "\0" in target or target.startswith("/") or _DRIVE.match(target):
-        raise _Invalid(f"symlink {link!r} has an absolute or malformed target {target!r}")
-    resolved = posixpath.normpath(posixpath.join(posixpath.dirname(link), target))
-    if resolved == ".." or resolved.startswith("../") or resolved.startswith("/"):
-        raise _Invalid(f"symlink {link!r} points outside its output: {target!r}")
-    if any(part.lower() == ".git" for part in resolved.split("/")):
-        raise _Invalid(f"symlink {link!r} points into a .git directory")
 
 
 def _check_output(out: OutputEntry) -> None:

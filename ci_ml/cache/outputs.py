@@ -21,16 +21,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ci_ml.cache.layout import CacheHit
-from ci_ml.cache.manifest import (
-    FileEntry,
-    LinkEntry,
-    OutputEntry,
-    check_link_target,
-    check_manifest,
-    check_path,
-)
+from ci_ml.cache.manifest import FileEntry, LinkEntry, OutputEntry, check_manifest
 from ci_ml.cache.packs import Cut, get_packed
 from ci_ml.cache.progress import Progress
+from ci_ml.cache.safe_paths import check_link_target, check_path
 from ci_ml.cache.transfer import run_parallel, sha256_file_stat
 from ci_ml.errors import CacheError, CorruptObjectError
 from ci_ml.state import state_dir

@@ -14,8 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ci_ml.cache import CacheHit, CacheStore, FileEntry, Manifest, RunFacts
-from ci_ml.cache.packs import Cut, get_packed
+from ci_ml.cache import CacheHit, CacheStore, Cut, FileEntry, Manifest, RunFacts, get_packed
 from ci_ml.errors import CiMlError
 from ci_ml.pipeline import Pipeline, Stage
 from ci_ml.plan import Plan, Project, Side, StagePlan, param_label, price_per_minute

@@ -30,12 +30,14 @@ from ci_ml.cache import (
     Progress,
     RunFacts,
     Trust,
+    plan_packs,
     progress_mode,
+    put_packs,
     restore,
     save_pending,
     snapshot,
+    with_packs,
 )
-from ci_ml.cache.packs import plan_packs, put_packs, with_packs
 from ci_ml.errors import CacheError
 from ci_ml.github import gha
 from ci_ml.plan import Plan, StagePlan
