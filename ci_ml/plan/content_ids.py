@@ -16,7 +16,7 @@ from typing import Any
 
 from ci_ml.errors import PipelineError
 from ci_ml.pipeline import Graph, IgnoreRules, Pipeline
-from ci_ml.plan.keys import combine_ids, file_digest
+from ci_ml.plan.keys import combine_git_ids, combine_ids, file_digest
 from ci_ml.plan.project import FileTree, Project
 from ci_ml.state import STATE_DIR, DigestCache
 from ci_ml.yaml_load import load_yaml_text
@@ -173,9 +173,8 @@ class _DepResolver:
             memo_key = (repo_dir, tuple(paths), tuple(oids))
             found = self.memo.get(memo_key)
             if found is None:
-                found = self.memo[memo_key] = combine_ids(
-                    {p[cut:]: "git:" + oid for p, oid in zip(paths, oids, strict=True)}
-                )
+                names = [path[cut:] for path in paths]
+                found = self.memo[memo_key] = combine_git_ids(names, oids)
             return found
         files = {p[cut:]: "git:" + oid for p, oid in zip(paths, entries.ids(paths), strict=True)}
         for path, digest in self._hash(

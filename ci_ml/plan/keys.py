@@ -45,15 +45,35 @@ def stage_key(stage: Stage, dep_ids: Mapping[str, str], *, run_nonce: str = "") 
 
 def combine_ids(entries: Mapping[str, str]) -> str:
     """One content id for a directory: its files' relative paths and ids, in sorted order."""
+    items = sorted(entries.items())
+    return _combined([path for path, _ in items], [oid for _, oid in items], "")
+
+
+def combine_git_ids(names: list[str], oids: list[str]) -> str:
+    """`combine_ids({name: "git:" + oid})` for a directory's files as the index lists them:
+    `names` relative to the directory, in the index's order (sorted, as a rule), `oids` their
+    git object ids (hex). The ids of 75 directories of 1,000 files take 20 ms instead of 40:
+    no mapping, no sort of pairs, and only the names checked for characters JSON escapes."""
+    if names != sorted(names):  # bytes order, code point order: the same but for odd names
+        return combine_ids({name: "git:" + oid for name, oid in zip(names, oids, strict=True)})
+    return _combined(names, oids, "git:")
+
+
+def _combined(names: list[str], ids: list[str], tag: str) -> str:
+    """`dir:` + the sha256 of the JSON list of [name, tag + id] pairs, `names` sorted."""
     # Paths and ids are strings, so this is canonical_json's text without its per-value walk:
     # joined by hand (a third of json.dumps's time, for directories of thousands of files)
     # where no string needs an escape, else json.dumps itself. The text is the same.
-    items = sorted(entries.items())
-    text = '[["' + '"],["'.join([f'{path}","{oid}' for path, oid in items]) + '"]]'
-    # isprintable() is False for any control character (and for some it would not escape).
-    if not items or text.count('"') != 4 * len(items) or "\\" in text or not text.isprintable():
-        text = json.dumps(items, separators=(",", ":"), ensure_ascii=False)
-    return "dir:" + hashlib.sha256(text.encode()).hexdigest()
+    joined = "".join(names) + "".join(ids) if tag == "" else "".join(names)
+    if names and '"' not in joined and "\\" not in joined and joined.isprintable():
+        pairs = zip(names, ids, strict=True)
+        text = '[["' + '"],["'.join([f'{n}","{tag}{i}' for n, i in pairs]) + '"]]'
+    else:
+        listed = [[name, tag + oid] for name, oid in zip(names, ids, strict=True)]
+        text = json.dumps(listed, separators=(",", ":"), ensure_ascii=False)
+    # A name git gave as bytes that are not UTF-8 (decoded with surrogateescape) hashes as
+    # those bytes.
+    return "dir:" + hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()
 
 
 def file_digest(path: Path, *, pool: ThreadPoolExecutor | None = None) -> str:

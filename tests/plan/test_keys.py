@@ -7,12 +7,12 @@ import json
 
 import pytest
 
-from ci_ml.plan.keys import combine_ids
+from ci_ml.plan.keys import combine_git_ids, combine_ids
 
 
 def _reference(entries: dict[str, str]) -> str:
     text = json.dumps(sorted(entries.items()), separators=(",", ":"), ensure_ascii=False)
-    return "dir:" + hashlib.sha256(text.encode()).hexdigest()
+    return "dir:" + hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()
 
 
 @pytest.mark.parametrize(
@@ -34,3 +34,23 @@ def test_directory_id_is_the_json_of_its_sorted_entries(entries: dict[str, str])
 
 def test_directory_id_is_known() -> None:
     assert combine_ids({"f": "git:1"}) == ("dir:" + hashlib.sha256(b'[["f","git:1"]]').hexdigest())
+
+
+@pytest.mark.parametrize(
+    "names",
+    [
+        [],
+        ["a.csv"],
+        ["a b.csv", "a.csv", "b/c.csv"],
+        ["b.csv", "a.csv"],  # not in order: sorted as combine_ids would
+        ['quote".csv', "z"],
+        ["back\\slash.csv"],
+        ["new\nline.csv", "tab\t.csv"],
+        ["\u00e9t\u00e9.csv", "\u4e2d.csv", "del\x7f"],
+        ["bad\udcff.csv", "caf\u00e9.csv"],  # a name git gave as bytes that are not UTF-8
+    ],
+)
+def test_git_directory_id_is_the_same_as_from_the_mapping(names: list[str]) -> None:
+    oids = [f"{n:040x}" for n in range(len(names))]
+    entries = {name: "git:" + oid for name, oid in zip(names, oids, strict=True)}
+    assert combine_git_ids(names, oids) == combine_ids(entries) == _reference(entries)
