@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -98,6 +99,17 @@ def test_code_dep_change(repo: GitRepo) -> None:
 
 def test_data_change_in_a_directory_dep(repo: GitRepo) -> None:
     repo.write({"src/new.py": "y = 2\n"}, commit="head")
+    doc = plan_json(repo, "--base", "HEAD~1")
+    assert will_run(doc) == ["lint"]
+    assert reasons(doc, "lint") == ["dep src modified"]
+
+
+def test_a_directory_dep_holding_a_file_named_in_bytes_that_are_not_utf8(repo: GitRepo) -> None:
+    """git gives such a name as bytes; its directory id hashes those bytes (this failed with
+    an internal error)."""
+    (repo.path / "src" / os.fsdecode(b"legacy-\xff.py")).write_text("z = 3\n")
+    repo.commit("base with a Latin-1 name")
+    repo.write({"src/lib.py": "x = 2\n"}, commit="head")
     doc = plan_json(repo, "--base", "HEAD~1")
     assert will_run(doc) == ["lint"]
     assert reasons(doc, "lint") == ["dep src modified"]
