@@ -113,3 +113,43 @@ def test_gc_keeps_what_refs_need_and_removes_the_rest(git_repo: GitRepo, tmp_pat
     code, doc, _ = run_json(fresh, "--all", "--cache", cache)
     assert code == 0
     assert "ran" not in statuses(doc).values()  # everything HEAD needs survived
+
+
+SHARDS_YAML = """\
+stages:
+  shard:
+    cmd: python shard.py
+    deps: [shard.py]
+    outs: [shards]
+"""
+SHARD_PY = """\
+import os
+os.makedirs("shards/part", exist_ok=True)
+for n in range(40):
+    with open(f"shards/part/{n:03d}.csv", "w") as f:
+        f.write(f"row,{n}\\n" * (n + 1))
+"""
+
+
+def test_many_small_outputs_travel_as_a_pack_and_restore_in_a_fresh_clone(
+    git_repo: GitRepo, s3_bucket: S3Bucket, tmp_path: Path
+) -> None:
+    git_repo.write({"dvc.yaml": SHARDS_YAML, "shard.py": SHARD_PY}, commit="base")
+    url = f"{s3_bucket.url}/team-cache"
+    main = clone(git_repo, tmp_path / "main")
+    code, doc, err = run_json(main, "--all", "--cache", url, "--trust", "trusted")
+    assert code == 0, err
+    assert statuses(doc) == {"shard": "ran"}
+    listed = s3_bucket.client().list_objects_v2(Bucket=s3_bucket.name)["Contents"]
+    objects = [o["Key"] for o in listed if "/objects/" in o["Key"]]
+    assert len(objects) == 1  # 40 files, one pack
+
+    fresh = clone(git_repo, tmp_path / "fresh")
+    code, out, err = run_cli("pull", "--json", "--cache", url, "--trust", "untrusted", cwd=fresh)
+    assert code == 0, err
+    assert json.loads(out) == {"restored": ["shard"], "not_cached": [], "failed": []}
+    made = sorted((main / "shards").rglob("*.csv"))
+    assert [p.relative_to(main) for p in made] == [
+        p.relative_to(fresh) for p in sorted((fresh / "shards").rglob("*.csv"))
+    ]
+    assert all((fresh / p.relative_to(main)).read_bytes() == p.read_bytes() for p in made)
