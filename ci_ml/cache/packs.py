@@ -128,10 +128,19 @@ def put_packs(
                 pack, offsets = write_pack(members, files, path)
                 written[pack] = path
                 located.update((digest, (pack, offset)) for digest, offset in offsets.items())
-            store.put_objects(written, progress=progress)
+            # The same files make the same pack: one already there (pushed under another
+            # key) is not sent again.
+            missing = store.missing_objects(written)
+            store.put_objects({pack: written[pack] for pack in missing}, progress=progress)
+            if progress is not None:
+                progress.advance(sum(_size(written[pack]) for pack in set(written) - missing))
             for path in written.values():
                 path.unlink()
     return located
+
+
+def _size(path: Path) -> int:
+    return path.stat().st_size
 
 
 def write_pack(

@@ -16,7 +16,7 @@ from ci_ml.cache.packs import MEMBER_MAX, MIN_MEMBERS, PACK_TARGET, plan_packs
 from ci_ml.errors import CacheError, CorruptObjectError
 from ci_ml.report.data import _file_from_entry
 from ci_ml.run import push_manifest
-from tests.cache.conftest import KEY, OTHER_KEY, Backend, make_manifest, sha
+from tests.cache.conftest import KEY, OTHER_KEY, Backend, _local_backend, make_manifest, sha
 
 SMALL_FILES = 40
 
@@ -137,6 +137,21 @@ def test_gc_keeps_the_pack_and_the_same_files_under_another_key_share_it(
     assert other is not None
     assert other.manifest.digests() == hit.manifest.digests()
     assert set(store.list_objects()) == set(hit.manifest.digests())
+
+
+def test_a_pack_already_in_the_store_is_not_sent_again(tmp_path: Path, project: Path) -> None:
+    make_output(project)
+    backend = _local_backend(tmp_path)
+    hit = push(backend, project)
+    pack = next(entry.pack for entry in hit.manifest.outputs[0].files if entry.pack)
+    assert pack is not None
+    stored = tmp_path / "cache" / object_name(hit.area, pack)
+    before = stored.stat()
+
+    outputs, files = snapshot(project, ["out"])
+    push_manifest(backend.open(), make_manifest(outputs, key=OTHER_KEY), files, {})
+    after = stored.stat()
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
 
 
 def test_a_corrupt_pack_restores_nothing(backend: Backend, project: Path, tmp_path: Path) -> None:
