@@ -10,11 +10,8 @@ How the executor uses a store:
     else:   run the stage, then push:
         outputs, files = snapshot(root, cached_out_paths)
         manifest = Manifest(key=key, stage=..., outputs=tuple(outputs), ...)
-        missing = store.missing_objects(files)
-        packs = plan_packs(manifest, missing)       # many small files: a few packs
-        store.put_objects({d: files[d] for d in missing - set(packed members)})
-        located = put_packs(store, packs, files)
-        store.put_manifest(with_packs(manifest, located))  # LAST (run.push_manifest)
+        plan = plan_upload(store, manifest, files)  # what the store lacks; small files in packs
+        upload(store, manifest, files, plan)        # objects, then the manifest LAST
 
 Objects are written first and the manifest last, so a manifest never names a missing object
 (except after gc or tampering). `restore` raises CorruptObjectError (a CacheError) when an object
@@ -29,7 +26,7 @@ from ci_ml.cache.access import open_cache
 from ci_ml.cache.layout import Area, CacheHit, Trust
 from ci_ml.cache.manifest import FileEntry, LinkEntry, Manifest, OutputEntry, RunFacts
 from ci_ml.cache.outputs import restore, snapshot
-from ci_ml.cache.packs import Cut, get_packed, plan_packs, put_packs, with_packs
+from ci_ml.cache.packs import get_entries, plan_upload, upload
 from ci_ml.cache.pending import drop_pending, pending_manifests, save_pending
 from ci_ml.cache.progress import Progress, progress_mode
 from ci_ml.cache.s3_client import ClientOptions, make_client
@@ -41,7 +38,6 @@ __all__ = [
     "CacheHit",
     "CacheStore",
     "ClientOptions",
-    "Cut",
     "FileEntry",
     "LinkEntry",
     "Manifest",
@@ -51,17 +47,16 @@ __all__ = [
     "Trust",
     "drop_pending",
     "generate_key_pair",
-    "get_packed",
+    "get_entries",
     "make_client",
     "open_cache",
     "open_store",
     "pending_manifests",
-    "plan_packs",
+    "plan_upload",
     "progress_mode",
-    "put_packs",
     "restore",
     "save_pending",
     "snapshot",
     "start_s3_client",
-    "with_packs",
+    "upload",
 ]

@@ -22,12 +22,11 @@ from typing import TYPE_CHECKING
 
 from ci_ml.cache.layout import CacheHit
 from ci_ml.cache.manifest import FileEntry, LinkEntry, OutputEntry, check_manifest
-from ci_ml.cache.packs import Cut, get_packed
+from ci_ml.cache.packs import get_entries
 from ci_ml.cache.progress import Progress
 from ci_ml.cache.safe_paths import check_link_target, check_path
 from ci_ml.cache.transfer import run_parallel, sha256_file_stat
 from ci_ml.errors import CacheError, CorruptObjectError
-from ci_ml.state import state_dir
 
 if TYPE_CHECKING:
     from ci_ml.cache.store import CacheStore
@@ -250,16 +249,7 @@ def _plan(out: OutputEntry, root: Path, token: str, where: str) -> _Planned:
     return _Planned(out=out, final=final, temp=final.parent / f".{final.name}.ci-ml-{token}")
 
 
-@dataclass(frozen=True, slots=True)
-class _Item:
-    """A file to restore: its destination and what the manifest says of it."""
-
-    dest: Path
-    digest: str
-    executable: bool
-    size: int
-    pack: str | None = None
-    offset: int = 0
+_Item = tuple[Path, FileEntry]  # where a file goes, and what the manifest says of it
 
 
 def _prepare(plan: _Planned) -> list[_Item]:
@@ -268,15 +258,16 @@ def _prepare(plan: _Planned) -> list[_Item]:
     out = plan.out
     if out.type == "file":
         # check_manifest: a file has its digest
-        return [_Item(plan.temp, out.digest or "", out.executable, out.size)]
+        entry = FileEntry(
+            path=out.path, digest=out.digest or "", size=out.size, executable=out.executable
+        )
+        return [(plan.temp, entry)]
     plan.temp.mkdir()
     items = []
     for entry in out.files:
         dest = plan.temp / entry.path
         dest.parent.mkdir(parents=True, exist_ok=True)
-        items.append(
-            _Item(dest, entry.digest, entry.executable, entry.size, entry.pack, entry.offset)
-        )
+        items.append((dest, entry))
     return items
 
 
@@ -288,38 +279,27 @@ def _fetch(
     root: Path,
     progress: Progress | None,
 ) -> None:
-    """Download each digest once (an object of its own, or cut from its pack), copy it to its
-    other destinations, then set exec bits."""
+    """Download each digest once, copy it to its other destinations, then set exec bits."""
     first: dict[str, Path] = {}
-    loose: dict[str, Path] = {}
-    sizes: dict[str, int] = {}
-    cuts: list[Cut] = []
-    for item in files:
-        if item.digest in first:
-            continue
-        first[item.digest] = item.dest
-        if item.pack is None:
-            loose[item.digest] = item.dest
-            sizes[item.digest] = item.size
-        else:
-            cuts.append(Cut(item.digest, item.pack, item.offset, item.size, item.dest))
+    wanted: list[tuple[FileEntry, Path]] = []
+    for dest, entry in files:
+        if entry.digest not in first:
+            first[entry.digest] = dest
+            wanted.append((entry, dest))
     try:
-        store.get_objects(loose, area=hit.area, progress=progress, sizes=sizes)
-        if cuts:
-            # Packs go under .ci-ml/, which git ignores, in case a crash leaves one behind.
-            get_packed(store, cuts, area=hit.area, workdir=state_dir(root), progress=progress)
+        get_entries(store, wanted, area=hit.area, root=root, progress=progress)
     except CorruptObjectError as e:
         raise CorruptObjectError(
             f"{where}: cannot restore its outputs: {e}. Run the stage again and push its"
             " outputs, even though the manifest exists.",
             digests=e.digests,
         ) from e
-    for item in files:
-        if first[item.digest] != item.dest:
-            shutil.copyfile(first[item.digest], item.dest)
-        if item.executable:
-            mode = item.dest.stat().st_mode
-            item.dest.chmod(mode | (mode & 0o444) >> 2)  # x wherever r is set, as git does
+    for dest, entry in files:
+        if first[entry.digest] != dest:
+            shutil.copyfile(first[entry.digest], dest)
+        if entry.executable:
+            mode = dest.stat().st_mode
+            dest.chmod(mode | (mode & 0o444) >> 2)  # x wherever r is set, as git does
 
 
 def _make_links(plan: _Planned, where: str) -> None:

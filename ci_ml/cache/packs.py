@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
 from ci_ml.cache.layout import Area, corrupt_objects
-from ci_ml.cache.manifest import Manifest, OutputEntry
+from ci_ml.cache.manifest import FileEntry, Manifest, OutputEntry
 from ci_ml.cache.progress import Progress
 from ci_ml.cache.transfer import (
     CHUNK,
@@ -35,6 +35,7 @@ from ci_ml.cache.transfer import (
     write_verified,
 )
 from ci_ml.errors import CacheError
+from ci_ml.state import state_dir
 
 if TYPE_CHECKING:
     from ci_ml.cache.store import CacheStore
@@ -63,6 +64,40 @@ class Cut:
 
 
 # Push
+
+
+@dataclass(frozen=True, slots=True)
+class Upload:
+    """What a push sends before the manifest: the objects the store lacks, the small ones in
+    packs, and how many bytes that is (for the progress bar)."""
+
+    loose: tuple[str, ...]
+    packs: tuple[tuple[Member, ...], ...]
+    size: int
+
+
+def plan_upload(store: CacheStore, manifest: Manifest, files: Mapping[str, Path]) -> Upload:
+    """The `Upload` for `manifest`, whose objects are `files` (digest -> a file with it)."""
+    missing = store.missing_objects(files)
+    packs = plan_packs(manifest, missing)
+    loose = sorted(missing - {digest for pack in packs for digest, _ in pack})
+    size = sum(files[d].stat().st_size for d in loose) + sum(s for p in packs for _, s in p)
+    return Upload(tuple(loose), tuple(packs), size)
+
+
+def upload(
+    store: CacheStore,
+    manifest: Manifest,
+    files: Mapping[str, Path],
+    plan: Upload,
+    *,
+    progress: Progress | None = None,
+) -> None:
+    """Send `plan`'s objects, then the manifest, saying where each packed file is: never the
+    other way round, so a manifest never names a missing object."""
+    store.put_objects({digest: files[digest] for digest in plan.loose}, progress=progress)
+    located = put_packs(store, plan.packs, files, progress=progress)
+    store.put_manifest(with_packs(manifest, located))
 
 
 def plan_packs(manifest: Manifest, missing: AbstractSet[str]) -> list[tuple[Member, ...]]:
@@ -133,14 +168,11 @@ def put_packs(
             missing = store.missing_objects(written)
             store.put_objects({pack: written[pack] for pack in missing}, progress=progress)
             if progress is not None:
-                progress.advance(sum(_size(written[pack]) for pack in set(written) - missing))
+                sent = set(written) - missing
+                progress.advance(sum(written[pack].stat().st_size for pack in sent))
             for path in written.values():
                 path.unlink()
     return located
-
-
-def _size(path: Path) -> int:
-    return path.stat().st_size
 
 
 def write_pack(
@@ -168,6 +200,29 @@ def write_pack(
 
 
 # Restore
+
+
+def get_entries(
+    store: CacheStore,
+    wanted: Sequence[tuple[FileEntry, Path]],
+    *,
+    area: Area,
+    root: Path,
+    progress: Progress | None = None,
+) -> None:
+    """Put each entry's bytes at its path (each digest once): an object of its own, or cut
+    from its pack, the packs downloaded under `root`'s .ci-ml/ (which git ignores, should a
+    crash leave one behind). Raises CorruptObjectError for missing or bad objects."""
+    loose = {entry.digest: dest for entry, dest in wanted if entry.pack is None}
+    sizes = {entry.digest: entry.size for entry, _ in wanted if entry.pack is None}
+    cuts = [
+        Cut(entry.digest, entry.pack, entry.offset, entry.size, dest)
+        for entry, dest in wanted
+        if entry.pack is not None
+    ]
+    store.get_objects(loose, area=area, progress=progress, sizes=sizes)
+    if cuts:
+        get_packed(store, cuts, area=area, workdir=state_dir(root), progress=progress)
 
 
 def get_packed(

@@ -60,12 +60,13 @@ def combine_git_ids(names: list[str], oids: list[str]) -> str:
 
 
 def _combined(names: list[str], ids: list[str], tag: str) -> str:
-    """`dir:` + the sha256 of the JSON list of [name, tag + id] pairs, `names` sorted."""
+    """`dir:` + the sha256 of the JSON list of [name, tag + id] pairs, `names` sorted. With a
+    `tag`, the ids are git's hex object ids, which need no check for escapes."""
     # Paths and ids are strings, so this is canonical_json's text without its per-value walk:
     # joined by hand (a third of json.dumps's time, for directories of thousands of files)
     # where no string needs an escape, else json.dumps itself. The text is the same.
-    joined = "".join(names) + "".join(ids) if tag == "" else "".join(names)
-    if names and '"' not in joined and "\\" not in joined and joined.isprintable():
+    checked = "".join(names) if tag else "".join(names) + "".join(ids)
+    if names and '"' not in checked and "\\" not in checked and checked.isprintable():
         pairs = zip(names, ids, strict=True)
         text = '[["' + '"],["'.join([f'{n}","{tag}{i}' for n, i in pairs]) + '"]]'
     else:

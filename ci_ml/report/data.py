@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ci_ml.cache import CacheHit, CacheStore, Cut, FileEntry, Manifest, RunFacts, get_packed
+from ci_ml.cache import CacheHit, CacheStore, FileEntry, Manifest, RunFacts, get_entries
 from ci_ml.errors import CiMlError
 from ci_ml.pipeline import Pipeline, Stage
 from ci_ml.plan import Plan, Project, Side, StagePlan, param_label, price_per_minute
@@ -230,11 +230,7 @@ def _file_from_entry(store: CacheStore, hit: CacheHit, path: str) -> bytes | Non
     with tempfile.TemporaryDirectory(prefix="ci-ml-base-") as tmp:
         dest = Path(tmp) / "file"
         try:
-            if entry.pack is None:
-                store.get_objects({entry.digest: dest}, area=hit.area)
-            else:
-                cut = Cut(entry.digest, entry.pack, entry.offset, entry.size, dest)
-                get_packed(store, [cut], area=hit.area, workdir=Path(tmp))
+            get_entries(store, [(entry, dest)], area=hit.area, root=Path(tmp))
         except CiMlError as e:
             log.warning("base copy of %s from the cache is unusable: %s", path, e)
             return None

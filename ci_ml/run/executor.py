@@ -30,13 +30,12 @@ from ci_ml.cache import (
     Progress,
     RunFacts,
     Trust,
-    plan_packs,
+    plan_upload,
     progress_mode,
-    put_packs,
     restore,
     save_pending,
     snapshot,
-    with_packs,
+    upload,
 )
 from ci_ml.errors import CacheError
 from ci_ml.github import gha
@@ -301,14 +300,9 @@ def push_manifest(
 ) -> None:
     """Upload the objects the store lacks, then the manifest: never the other way round.
     Many small files go in packs (`ci_ml.cache.packs`), and the manifest says where."""
-    missing = store.missing_objects(files)
-    packs = plan_packs(manifest, missing)
-    loose = sorted(missing - {digest for pack in packs for digest, _ in pack})
-    total = sum(files[d].stat().st_size for d in loose) + sum(s for p in packs for _, s in p)
-    with transfer_progress(f"push {manifest.stage}", total, env) as progress:
-        store.put_objects({d: files[d] for d in loose}, progress=progress)
-        located = put_packs(store, packs, files, progress=progress)
-    store.put_manifest(with_packs(manifest, located))
+    plan = plan_upload(store, manifest, files)
+    with transfer_progress(f"push {manifest.stage}", plan.size, env) as progress:
+        upload(store, manifest, files, plan, progress=progress)
 
 
 @contextlib.contextmanager
