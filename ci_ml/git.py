@@ -22,8 +22,8 @@ from ci_ml.errors import GitError, GitRefError, NotInRepositoryError
 log = logging.getLogger("ci_ml")
 
 EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
-# (status, object id in the commit, path), from `start_index_vs_commit`
-IndexChange = tuple[str, str, str]
+# (status, mode and object id in the commit, path), from `start_index_vs_commit`
+IndexChange = tuple[str, str, str, str]
 
 
 # A record of `ls-tree -r -z` / `ls-files -s -z` is "<mode> <type|oid> <oid|stage>\t<path>\0".
@@ -111,12 +111,11 @@ class Git:
         metas, paths = _split_records(self.run(*args))
         return dict(zip(paths, [meta.rpartition(" ")[2] for meta in metas], strict=True))
 
-    def ls_index(self, prefix: str) -> dict[str, str]:
-        """Object id of every file under `prefix` in the index (the first stage of a conflict)."""
-        args = ["ls-files", "-s", "-z", "--full-name"]
-        out = self.run(*([*args, "--", prefix] if prefix else args))
-        # "<mode> <oid> <stage>": the oid without the mode (6 digits) and the stage (1 digit).
-        return index_entries(*_split_records(out), 7)
+    def start_ls_trees(self, commit: str, prefix: str) -> Pending[bytes]:
+        """`ls-tree -r -d -z` of `commit`: its directories under `prefix` (and `prefix`
+        itself), each "040000 tree <oid>\t<path>\0", started in the background."""
+        args = ["git", "ls-tree", "-r", "-d", "-z", "--full-tree", commit]
+        return Pending([*args, "--", prefix] if prefix else args, self.root, bytes)
 
     def start_ls_index_records(self, prefix: str) -> Pending[bytes]:
         """`ls-files -s -v -z` of the files under `prefix`, as git prints it (for
@@ -126,7 +125,7 @@ class Git:
         return Pending([*args, "--", prefix] if prefix else args, self.root, bytes)
 
     def start_index_vs_commit(self, commit: str, prefix: str) -> Pending[list[IndexChange]]:
-        """(status, object id in `commit`, path) for each file where the index differs from
+        """(status, mode and object id in `commit`, path) for each file where the index differs from
         `commit`: A (only in the index), D (only in the commit), M or T (changed); started in
         the background."""
         args = ["git", "diff-index", "--cached", "-z", "--no-renames", commit]
@@ -263,8 +262,8 @@ def _parse_diff_index(out: bytes) -> list[IndexChange]:
     changes = []
     for meta, path in zip(records[0::2], records[1::2], strict=False):
         if meta.startswith(":"):
-            _old_mode, _new_mode, old_oid, _new_oid, status = meta[1:].split(" ")
-            changes.append((status[0], old_oid, path))
+            old_mode, _new_mode, old_oid, _new_oid, status = meta[1:].split(" ")
+            changes.append((status[0], old_mode, old_oid, path))
     return changes
 
 

@@ -1,7 +1,8 @@
 """Content ids of a side's deps: a file in git is its blob id (read from the index or tree:
-never re-hashed); a directory combines its files' ids; data tracked by a `.dvc` pointer is the
-hash the pointer records; anything else on disk is hashed once and remembered by stat
-signature (state.py).
+never re-hashed); a directory whose files are exactly what git tracks there is its git tree id
+(listed by git, or computed where the side changed it), any other combines its files' ids; data
+tracked by a `.dvc` pointer is the hash the pointer records; anything else on disk is hashed
+once and remembered by stat signature (state.py).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 
 from ci_ml.errors import PipelineError
 from ci_ml.pipeline import Graph, IgnoreRules, Pipeline
+from ci_ml.plan.git_tree import tree_id
 from ci_ml.plan.keys import combine_git_ids, combine_ids, file_digest
 from ci_ml.plan.project import FileTree, Project
 from ci_ml.state import STATE_DIR, DigestCache
@@ -134,11 +136,21 @@ class _DepResolver:
         entry = self.tree.entries.get(repo_path)
         if entry is not None:
             return "git:" + entry
-        inside = self.tree.under(repo_path)
-        if inside and self._may_exclude(dep):
-            inside = [p for p in inside if not self._is_excluded(p)]
+        may_exclude = self._may_exclude(dep)
+        extra = self._extra(repo_path)
+        if not may_exclude and not extra:
+            # Git's own id for the directory, from one look-up: no file listed one by one.
+            known = self.tree.tree_id(repo_path)
+            if known is not None:
+                return "tree:" + known
+        tracked = self.tree.under(repo_path)
+        inside = [p for p in tracked if not self._is_excluded(p)] if may_exclude else tracked
+        if inside and not extra and len(inside) == len(tracked):
+            return "tree:" + (
+                self.tree.tree_id(repo_path) or self._computed_tree_id(repo_path, inside)
+            )
         if inside:
-            return self._git_dir_id(dep, repo_path, inside)
+            return self._git_dir_id(dep, repo_path, inside, extra)
         pointer = self._pointer_id(dep)
         if pointer is not None:
             return pointer
@@ -161,12 +173,25 @@ class _DepResolver:
             bool(self.ignore) and self.ignore.is_ignored(path)
         )
 
-    def _git_dir_id(self, dep: str, repo_dir: str, paths: list[str]) -> str:
+    def _extra(self, repo_dir: str) -> list[str]:
+        """The untracked, not ignored files in the directory `repo_dir` that count in it: they
+        are what the stage would read."""
+        extra = self._untracked.get(repo_dir, []) if self.tree.worktree else []
+        return [p for p in extra if not self._is_excluded(p)]
+
+    def _computed_tree_id(self, repo_dir: str, paths: list[str]) -> str:
+        """The tree id of the directory `repo_dir` whose files are `paths` (repo-relative, all
+        it holds), as committing this side would record it."""
         entries = self.tree.entries
         cut = len(repo_dir) + 1
-        extra = self._untracked.get(repo_dir, []) if self.tree.worktree else []
-        # Untracked, not ignored files count too: they are what the stage would read.
-        extra = [p for p in extra if not self._is_excluded(p)]
+        names = [path[cut:] for path in paths]
+        return tree_id(zip(names, entries.modes(paths), entries.ids(paths), strict=True))
+
+    def _git_dir_id(self, dep: str, repo_dir: str, paths: list[str], extra: list[str]) -> str:
+        """The id of a directory holding more (`extra`, untracked) or fewer (excluded) files
+        than git tracks there: its files' relative paths and ids combined."""
+        entries = self.tree.entries
+        cut = len(repo_dir) + 1
         if not extra:
             # Base and head usually list the same files under a directory: combined once.
             oids = entries.ids(paths)

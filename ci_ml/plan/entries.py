@@ -9,6 +9,7 @@ import bisect
 from collections.abc import Iterator, Mapping
 
 from ci_ml.git import index_entries, split_records_text
+from ci_ml.plan.git_tree import REGULAR
 
 
 def sorted_under(paths: list[str], directory: str) -> list[str]:
@@ -28,6 +29,7 @@ class IndexListing(Mapping[str, str]):
         self._out = out
         self._len: int | None = None
         self.known: dict[str, str] = {}  # the ids of the records that `paths_from` split
+        self.modes: dict[str, str] = {}  # and the modes of those that are not REGULAR
         self._under: dict[str, list[str]] = {}
         self._missing: set[str] = set()  # paths looked up and not found
         # Past this many bisections, every record is split once: a bisection costs about as
@@ -73,6 +75,8 @@ class IndexListing(Mapping[str, str]):
             self._missing.add(path)
             raise KeyError(path)
         oid = self.known[path] = record[0][9:-2]  # "<tag> <mode> <oid> <stage>"
+        if record[0][2:8] != REGULAR:
+            self.modes[path] = record[0][2:8]
         return oid
 
     def __contains__(self, path: object) -> bool:
@@ -102,6 +106,7 @@ class IndexListing(Mapping[str, str]):
         if not self._all:
             metas, paths = split_records_text(self._out.decode("utf-8", "surrogateescape"))
             self.known = index_entries(metas, paths, 9)  # in the index's order
+            self.modes = _odd_modes(metas, paths)
             self._sorted = sorted(self.known)
             self._all = True
 
@@ -121,6 +126,7 @@ class IndexListing(Mapping[str, str]):
         """The paths of the records between offsets `start` and `end`."""
         metas, paths = split_records_text(self._out[start:end].decode("utf-8", "surrogateescape"))
         self.known.update(index_entries(metas, paths, 9))
+        self.modes.update(_odd_modes(metas, paths))
         return paths
 
     def under(self, directory: str) -> list[str]:
@@ -156,12 +162,24 @@ class IndexListing(Mapping[str, str]):
             end = out.find(needle, end + len(needle))
         return [path.decode("utf-8", "surrogateescape") for path in found]
 
-    def is_plain(self, path: str) -> bool:
-        """Whether `path` is a plain entry: merged (stage 0), neither assume-unchanged nor
-        skip-worktree (for those, `git status` trusts the index, not the file). A bisection
-        each: for the few files a plan checks one by one."""
+    def plain_mode(self, path: str) -> str | None:
+        """The mode of `path` if it is a plain entry: merged (stage 0), neither
+        assume-unchanged nor skip-worktree (for those, `git status` trusts the index, not the
+        file); else None. A bisection each: for the few files a plan checks one by one."""
         record = self._record(path)
-        return record is not None and record[0].startswith("H ") and record[0].endswith(" 0")
+        if record is None or not record[0].startswith("H ") or not record[0].endswith(" 0"):
+            return None
+        return record[0][2:8]
+
+
+def _odd_modes(metas: list[str], paths: list[str]) -> dict[str, str]:
+    """The modes that are not REGULAR, by path, of `ls-files -s -v` records (a conflict's
+    first stage)."""
+    odd: dict[str, str] = {}
+    for meta, path in zip(metas, paths, strict=True):
+        if not meta.startswith(REGULAR, 2):
+            odd.setdefault(path, meta[2:8])
+    return odd
 
 
 class Entries(Mapping[str, str]):
@@ -170,6 +188,7 @@ class Entries(Mapping[str, str]):
     def __init__(self, listed: Mapping[str, str]) -> None:
         self._listed = listed
         self._changed: dict[str, str] = {}
+        self._changed_modes: dict[str, str] = {}  # of changed paths, when not REGULAR
         self._removed: set[str] = set()
         self._added: set[str] = set()  # changed paths that `listed` lacks
         self._sorted: list[str] | None = None  # of a dict's paths, on the first `under`
@@ -203,20 +222,33 @@ class Entries(Mapping[str, str]):
         changed, listed = self._changed.get, ids.get
         return [changed(path) or listed(path) or self[path] for path in paths]
 
-    def set(self, path: str, oid: str) -> None:
+    def modes(self, paths: list[str]) -> list[str]:
+        """The modes of `paths` (each one present and, if listed, split by `under`). Only the
+        index's listing records modes: a commit's directories are never computed (git lists
+        their tree ids)."""
+        listed = self._listed.modes if isinstance(self._listed, IndexListing) else {}
+        changed, changed_modes = self._changed, self._changed_modes
+        if not listed and not changed_modes:
+            return [REGULAR] * len(paths)
+        return [
+            changed_modes.get(path, REGULAR) if path in changed else listed.get(path, REGULAR)
+            for path in paths
+        ]
+
+    def set(self, path: str, oid: str, mode: str = REGULAR) -> None:
         if path not in self._changed and path not in self._listed:
             self._added.add(path)
         self._removed.discard(path)
         self._changed[path] = oid
-
-    def update(self, ids: Mapping[str, str]) -> None:
-        for path, oid in ids.items():
-            self.set(path, oid)
+        self._changed_modes.pop(path, None)
+        if mode != REGULAR:
+            self._changed_modes[path] = mode
 
     def remove(self, path: str) -> None:
         if path not in self:
             return
         self._changed.pop(path, None)
+        self._changed_modes.pop(path, None)
         if path in self._added:
             self._added.discard(path)
         else:

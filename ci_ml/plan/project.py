@@ -4,7 +4,7 @@ one side (a commit's tree or the working tree)."""
 from __future__ import annotations
 
 import posixpath
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,6 +13,7 @@ from ci_ml.config import CONFIG_FILE, OPTIONS, Settings, resolve
 from ci_ml.errors import ConfigError, UserError
 from ci_ml.git import Git
 from ci_ml.plan.entries import Entries
+from ci_ml.plan.git_tree import CommitTrees
 from ci_ml.state import STATE_DIR
 from ci_ml.workspace_files import read_text
 from ci_ml.yaml_guard import safe_load
@@ -58,11 +59,39 @@ class Project:
 class FileTree:
     """The files of one side: git entries (repo-relative) plus how to read them."""
 
-    def __init__(self, project: Project, entries: Mapping[str, str], worktree: bool) -> None:
+    def __init__(
+        self,
+        project: Project,
+        entries: Mapping[str, str],
+        worktree: bool,
+        *,
+        trees: CommitTrees | None = None,
+    ) -> None:
         self.project = project
         self.entries = entries if isinstance(entries, Entries) else Entries(entries)
         self.worktree = worktree
+        # The tree ids of a commit whose files these are, but for the directories above a
+        # path in `changed` (set by `changed`).
+        self.trees = trees
+        self._changed_dirs: set[str] = set()
         self._blobs: dict[str, bytes] = {}
+
+    def changed(self, paths: Iterable[str]) -> None:
+        """`paths` (repo-relative) differ from the commit `trees` lists: the directories above
+        them are no longer that commit's."""
+        dirs = self._changed_dirs
+        for path in paths:
+            parent = posixpath.dirname(path)
+            while parent and parent not in dirs:
+                dirs.add(parent)
+                parent = posixpath.dirname(parent)
+
+    def tree_id(self, repo_dir: str) -> str | None:
+        """The git tree id of `repo_dir` when known without computing it: listed for the
+        commit and not changed since."""
+        if self.trees is None or repo_dir in self._changed_dirs:
+            return None
+        return self.trees.get(repo_dir)
 
     def read(self, path: str) -> str | None:
         """Text of a project-relative file on this side, or None when it does not exist."""
@@ -84,6 +113,7 @@ class FileTree:
 
     def forget(self, paths: list[str]) -> None:
         """Drop `paths` from the entries (files deleted from the working tree)."""
+        self.changed(paths)
         for path in paths:
             self.entries.remove(path)
 

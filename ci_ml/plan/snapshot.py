@@ -4,6 +4,7 @@ git objects, no checkout) or in the working tree (content ids: content_ids.py).
 
 from __future__ import annotations
 
+import os
 import posixpath
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -15,6 +16,7 @@ from ci_ml.git import IndexChange, require_commit
 from ci_ml.pipeline import Graph, IgnoreRules, Pipeline, build_graph, parse_pipeline
 from ci_ml.plan.content_ids import all_deps, dep_content_ids, untracked_dirs
 from ci_ml.plan.entries import Entries, IndexListing
+from ci_ml.plan.git_tree import REGULAR, CommitTrees, worktree_mode
 from ci_ml.plan.planner import Side
 from ci_ml.plan.project import PIPELINE_FILE, FileTree, Project, refuse_tracked_state
 from ci_ml.plan.worktree import (
@@ -42,11 +44,11 @@ def read_side(
     """The side at commit `ref`, or the working tree when `ref` is None."""
     git = project.git
     if ref is None:
-        changes = git.start_worktree_changes([project.prefix or "."])
-        tree = _worktree_tree(project, git.ls_index(project.prefix), changes.result())
-        return _side(project, tree, git.head_sha(), WORKTREE, settings=settings)
+        return _side(project, _worktree_tree(project), git.head_sha(), WORKTREE, settings=settings)
     sha = require_commit(git, ref, what="--head" if label is None else "commit")
-    tree = FileTree(project, git.ls_tree(sha, project.prefix), worktree=False)
+    trees = git.start_ls_trees(sha, project.prefix)
+    entries = git.ls_tree(sha, project.prefix)
+    tree = FileTree(project, entries, worktree=False, trees=CommitTrees(trees.result()))
     return _side(project, tree, sha, label or ref, settings=settings)
 
 
@@ -70,13 +72,14 @@ def read_worktree_and_base(
     memo: dict[Any, Any] = {}  # and so are a dvc.lock and a directory's files
     # Started here, not in a thread: a thread waits for the GIL to start its process.
     base_diff = git.start_index_vs_commit(base_sha, project.prefix)
+    base_trees = git.start_ls_trees(base_sha, project.prefix)
     with ThreadPoolExecutor(1) as pool:
         head_sha = pool.submit(git.head_sha)
         listing = reads.index()
         refuse_tracked_state(project, listing.under(project.to_repo(STATE_DIR)))
         # Both sides' pipeline files from one search of the index, patched like the entries.
         named = {name: list(dict.fromkeys(listing.named(name))) for name in _NAMES}
-        head_tree = FileTree(project, listing, worktree=True)
+        head_tree = FileTree(project, listing, worktree=True)  # its trees: below
         # The head's files are read from the disk: only a deleted pipeline file (known from
         # status) would change its pipeline, and then it is parsed again below.
         try:
@@ -96,11 +99,17 @@ def read_worktree_and_base(
         if changes is not None:
             reads.cancel()
         base: Side | CiMlError
+        diff: list[IndexChange] = []
         try:
+            diff, trees = base_diff.result(), CommitTrees(base_trees.result())
+            # The head's directories are the base's but where the index or the files differ.
+            head_tree.trees = trees
+            head_tree.changed(path for _, _, _, path in diff)
             base = _base_side(
                 project,
                 listing,
-                base_diff.result(),
+                diff,
+                trees,
                 named,
                 base_sha,
                 base_label,
@@ -158,6 +167,7 @@ def _base_side(
     project: Project,
     index: IndexListing,
     base_diff: list[IndexChange],
+    trees: CommitTrees,
     named: dict[str, list[str]],
     sha: str,
     label: str,
@@ -165,22 +175,22 @@ def _base_side(
     documents: dict[tuple[str, str], Any],
     memo: dict[Any, Any],
 ) -> Side:
-    """The base side: the index patched with `base_diff`."""
+    """The base side: the index patched with `base_diff`; its directories' ids are `trees`."""
     entries = Entries(index)
     added: list[str] = []
     removed: set[str] = set()
-    for status, oid, path in base_diff:
+    for status, mode, oid, path in base_diff:
         if status == "A":
             entries.remove(path)
             removed.add(path)
         else:
             if path not in entries:
                 added.append(path)
-            entries.set(path, oid)
+            entries.set(path, oid, mode)
     base_named = _without(named, removed)
     for name, paths in _named(_joined(added), _NAMES).items():
         base_named[name] += paths
-    tree = FileTree(project, entries, worktree=False)
+    tree = FileTree(project, entries, worktree=False, trees=trees)
     return _side(
         project, tree, sha, label, settings=None, documents=documents, memo=memo, named=base_named
     )
@@ -220,16 +230,32 @@ def _pipeline(
     return pipeline, ignore, build_graph(pipeline)
 
 
-def _worktree_tree(project: Project, entries: dict[str, str], changes: Changes) -> FileTree:
-    tree = FileTree(project, entries, worktree=True)
-    _patch(tree, *changes)
+def _worktree_tree(project: Project) -> FileTree:
+    """The working tree's files: the index's, HEAD's tree ids where they still hold."""
+    git = project.git
+    changes = git.start_worktree_changes([project.prefix or "."])
+    listing = git.start_ls_index_records(project.prefix)
+    head = git.head_sha()
+    tree = FileTree(project, IndexListing(listing.result()), worktree=True)
+    if head is not None:
+        trees = git.start_ls_trees(head, project.prefix)
+        tree.changed(
+            path for _, _, _, path in git.start_index_vs_commit(head, project.prefix).result()
+        )
+        tree.trees = CommitTrees(trees.result())
+    _patch(tree, *changes.result())
     return tree
 
 
 def _patch(tree: FileTree, modified: list[str], deleted: list[str]) -> None:
-    """The working tree's files: the index's, less `deleted`, `modified` hashed again."""
+    """The working tree's files: the index's, less `deleted`, `modified` hashed again (with
+    the mode that `git add` would record)."""
     tree.forget(deleted)
-    tree.entries.update(tree.project.git.hash_worktree_files(modified))
+    tree.changed(modified)
+    entries, root = tree.entries, tree.project.git.root
+    for path, oid in tree.project.git.hash_worktree_files(modified).items():
+        index_mode = entries.modes([path])[0] if path in entries else REGULAR
+        entries.set(path, oid, worktree_mode(index_mode, os.lstat(root / path).st_mode))
 
 
 def _parse(

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from ci_ml.errors import GitError
 from ci_ml.git import Git, Pending
 from ci_ml.plan.entries import IndexListing
+from ci_ml.plan.git_tree import worktree_mode
 
 Changes = tuple[list[str], list[str]]  # (modified, deleted) repo-relative paths
 
@@ -63,11 +64,12 @@ def check_files(git: Git, index: IndexListing, paths: Iterable[str]) -> Changes 
     """(modified, deleted) among `paths` (tracked files, repo-relative), as `git status` would
     report them, or None when hashing them would cost more than status over the whole `index`.
 
-    For a plain entry (`IndexListing.is_plain`), a file whose content, as `git add` would store
-    it, hashes to the index's object id is one that status reports as unchanged. A file whose
-    hash differs may still be unchanged to status (a stat that git trusts, a line-ending rule
-    that depends on the index), and a path that is no regular file (missing, a directory, a
-    link) or an entry that is not plain needs status's rules: those few are asked of status."""
+    For a plain entry (`IndexListing.plain_mode`) with the file's mode, a file whose content,
+    as `git add` would store it, hashes to the index's object id is one that status reports as
+    unchanged. A file whose hash differs may still be unchanged to status (a stat that git
+    trusts, a line-ending rule that depends on the index), and a path that is no regular file
+    (missing, a directory, a link) or an entry that is not plain needs status's rules: those
+    few are asked of status."""
     unique = list(dict.fromkeys(paths))
     budget = index.estimated_len() * _STAT_S - _START_S
     if len(unique) > most_checked(index.estimated_len()):
@@ -81,12 +83,16 @@ def check_files(git: Git, index: IndexListing, paths: Iterable[str]) -> Changes 
         except OSError:
             asked.append(path)
             continue
-        # hash-object reads one path per line, so a name with a newline goes to status.
+        # hash-object reads one path per line, so a name with a newline goes to status; so
+        # does a file whose execute bit differs from its entry's mode (status decides whether
+        # that counts, by core.fileMode).
+        mode = index.plain_mode(path)
         if (
             stat.S_ISREG(st.st_mode)
             and "\n" not in path
             and not path.startswith('"')
-            and index.is_plain(path)
+            and mode is not None
+            and worktree_mode(mode, st.st_mode) == mode
         ):
             regular.append(path)
             size += st.st_size

@@ -6,7 +6,6 @@ import subprocess
 
 import pytest
 
-from ci_ml.git import Git
 from ci_ml.plan.entries import IndexListing
 from tests.helpers.gitrepo import GitRepo
 
@@ -32,6 +31,18 @@ def _repo(git_repo: GitRepo) -> GitRepo:
     return git_repo
 
 
+def _index_entries(repo: GitRepo) -> dict[str, str]:
+    """The index, path -> object id (a conflict's first stage), record by record."""
+    out = subprocess.run(
+        ["git", "ls-files", "-s", "-z"], cwd=repo.path, check=True, capture_output=True
+    ).stdout
+    entries: dict[str, str] = {}
+    for record in out.decode().split("\0")[:-1]:
+        meta, _, path = record.partition("\t")
+        entries.setdefault(path, meta.split(" ")[1])
+    return entries
+
+
 def _listing(repo: GitRepo, bisections: int | None) -> IndexListing:
     """The listing; with `bisections` 0 it splits every record on the first lookup."""
     out = subprocess.run(
@@ -43,8 +54,7 @@ def _listing(repo: GitRepo, bisections: int | None) -> IndexListing:
 @pytest.mark.parametrize("bisections", [0, 10_000])
 def test_listing_answers_as_the_dict_of_entries(git_repo: GitRepo, bisections: int) -> None:
     repo = _repo(git_repo)
-    git = Git(repo.path)
-    entries = git.ls_index("")
+    entries = _index_entries(repo)
     listing = _listing(repo, bisections)
     assert len(listing) == len(entries)
     for path in [*entries, "a", "a/b", "a/b/", "zz", "", "a b", "dvc.yam"]:
@@ -55,8 +65,8 @@ def test_listing_answers_as_the_dict_of_entries(git_repo: GitRepo, bisections: i
     assert listing.under("z") == ["z/\u00e9t\u00e9", "z/\u4e2d"]
     assert listing.under("nothing") == []
     assert listing.named("dvc.yaml") == ["a-b/dvc.yaml", "a/b/dvc.yaml", "a/dvc.yaml", "dvc.yaml"]
-    assert all(listing.is_plain(path) for path in entries)
-    assert not listing.is_plain("missing")
+    assert all(listing.plain_mode(path) == "100644" for path in entries)
+    assert listing.plain_mode("missing") is None
     assert dict(listing.items()) == entries
 
 
@@ -72,11 +82,10 @@ def test_listing_keeps_a_conflicts_first_stage_and_flags_entries(
     merge = subprocess.run(["git", "merge", "-q", "other"], cwd=repo.path, capture_output=True)
     assert merge.returncode != 0  # b conflicts: the index holds stages 1, 2 and 3
     repo.git("update-index", "--assume-unchanged", "dvc.yaml")
-    git = Git(repo.path)
     listing = _listing(repo, bisections)
-    assert listing["b"] == git.ls_index("")["b"] == repo.git("rev-parse", "HEAD~1:b")
-    assert list(listing) == list(git.ls_index(""))
+    assert listing["b"] == _index_entries(repo)["b"] == repo.git("rev-parse", "HEAD~1:b")
+    assert list(listing) == list(_index_entries(repo))
     assert listing.under("a/b") == ["a/b/dvc.yaml"]
-    assert not listing.is_plain("b")  # unmerged
-    assert not listing.is_plain("dvc.yaml")  # assume-unchanged
-    assert listing.is_plain("a/dvc.yaml")
+    assert listing.plain_mode("b") is None  # unmerged
+    assert listing.plain_mode("dvc.yaml") is None  # assume-unchanged
+    assert listing.plain_mode("a/dvc.yaml") == "100644"

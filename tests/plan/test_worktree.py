@@ -58,6 +58,7 @@ def _changes(repo: GitRepo) -> None:
     repo.git("update-index", "--assume-unchanged", "data/d5.csv")
     (repo.path / "data/d5.csv").write_text("hidden\n")
     (repo.path / "small/a.txt").write_text("a2\n")
+    (repo.path / "small/b.txt").chmod(0o755)  # the same content, now executable
 
 
 def test_checking_the_deps_alone_agrees_with_status(git_repo: GitRepo) -> None:
@@ -70,7 +71,7 @@ def test_checking_the_deps_alone_agrees_with_status(git_repo: GitRepo) -> None:
     found = check_files(git, listing, paths)
     assert found is not None
     assert tuple(sorted(x) for x in found) == _status(git)
-    assert sorted(found[0]) == ["data/d0.csv", "small/a.txt"]
+    assert sorted(found[0]) == ["data/d0.csv", "small/a.txt", "small/b.txt"]
 
 
 def test_too_many_files_to_check_leaves_it_to_status(git_repo: GitRepo) -> None:
@@ -80,7 +81,7 @@ def test_too_many_files_to_check_leaves_it_to_status(git_repo: GitRepo) -> None:
     assert check_files(git, listing, sorted(listing)) is None
 
 
-@pytest.mark.parametrize("change", ["edited", "deleted", "untracked", "touched"])
+@pytest.mark.parametrize("change", ["edited", "deleted", "untracked", "touched", "executable"])
 def test_plan_from_the_deps_alone_sees_what_status_sees(git_repo: GitRepo, change: str) -> None:
     repo = _big_repo(git_repo)
     repo.write({"params.yaml": "x: 1\n"}, commit="head")
@@ -90,6 +91,8 @@ def test_plan_from_the_deps_alone_sees_what_status_sees(git_repo: GitRepo, chang
         (repo.path / "data/d0.csv").unlink()
     elif change == "untracked":
         (repo.path / "small/c.txt").write_text("new\n")
+    elif change == "executable":
+        (repo.path / "small/b.txt").chmod(0o755)
     else:
         os.utime(repo.path / "small/a.txt", (1, 1))
     project = Project.find(repo.path)
@@ -99,6 +102,7 @@ def test_plan_from_the_deps_alone_sees_what_status_sees(git_repo: GitRepo, chang
     whole = read_side(project, None, settings=SETTINGS)  # `git status` over every file
     assert head.dep_ids == whole.dep_ids
     changed = {"edited": "small", "deleted": "data/d0.csv", "untracked": "small"}
+    changed["executable"] = "small"
     expected = {changed[change]} if change in changed else set()
     assert {dep for dep, content in head.dep_ids.items() if content != base.dep_ids[dep]} == (
         expected
