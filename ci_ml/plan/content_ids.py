@@ -17,6 +17,7 @@ from typing import Any
 
 from ci_ml.errors import PipelineError
 from ci_ml.pipeline import Graph, IgnoreRules, Pipeline
+from ci_ml.plan.entries import sorted_under
 from ci_ml.plan.git_tree import tree_id
 from ci_ml.plan.keys import combine_git_ids, combine_ids, file_digest
 from ci_ml.plan.project import FileTree, Project
@@ -118,6 +119,7 @@ class _DepResolver:
         self.project = project
         self.tree = tree
         self.out_paths = out_paths
+        self._sorted_outs = sorted(out_paths)  # to find the outputs under a directory
         self.ignore = ignore
         self.digests = DigestCache(project.root)
         self._untracked: dict[str, list[str]] = {}
@@ -161,10 +163,7 @@ class _DepResolver:
         can, its files need no check one by one."""
         if self.ignore:
             return True
-        prefix = dep + "/"
-        return is_within_outputs(dep, self.out_paths) or any(
-            out.startswith(prefix) for out in self.out_paths
-        )
+        return is_within_outputs(dep, self.out_paths) or bool(sorted_under(self._sorted_outs, dep))
 
     def _is_excluded(self, repo_path: str) -> bool:
         """An output, or ignored by .dvcignore: either way not part of a directory dep."""
