@@ -1,5 +1,5 @@
 from __future__ import annotations
 
-from ci_ml.cli import main
+from ci_ml.launch import main
 
 raise SystemExit(main())

@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from ci_ml import __version__
 from ci_ml.config import OPTIONS
 from ci_ml.errors import CiMlError
+from ci_ml.launch import after_command
 
 log = logging.getLogger("ci_ml")
 
@@ -72,7 +73,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> int:
     env = os.environ if env is None else env
-    argv = _after_command(list(sys.argv[1:] if argv is None else argv))
+    argv = after_command(list(sys.argv[1:] if argv is None else argv))
     command = next((arg for arg in argv if not arg.startswith("-")), None)
     parser = build_parser(command if command in COMMANDS else None)
     args = parser.parse_args(argv)
@@ -101,26 +102,6 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
                 return 2
         print(f"internal error: {type(e).__name__}: {e} (rerun with --debug)", file=sys.stderr)
         return 1
-
-
-def _after_command(argv: list[str]) -> list[str]:
-    """`ci-ml -C DIR plan` as git spells it: options before the command move after it."""
-    leading: list[str] = []
-    while argv:
-        arg = argv[0]
-        if arg in ("-C", "--pipeline") and len(argv) > 1:
-            leading += argv[:2]
-            argv = argv[2:]
-        elif (
-            arg == "--debug"
-            or arg.startswith("--pipeline=")
-            or (arg.startswith("-C") and len(arg) > 2)
-        ):
-            leading.append(arg)
-            argv = argv[1:]
-        else:
-            break
-    return argv[:1] + leading + argv[1:] if leading and argv else leading + argv
 
 
 def _configure_logging(debug: bool) -> None:

@@ -111,11 +111,12 @@ class Git:
         metas, paths = _split_records(self.run(*args))
         return dict(zip(paths, [meta.rpartition(" ")[2] for meta in metas], strict=True))
 
-    def start_ls_trees(self, commit: str, prefix: str) -> Pending[bytes]:
-        """`ls-tree -r -d -z` of `commit`: its directories under `prefix` (and `prefix`
-        itself), each "040000 tree <oid>\t<path>\0", started in the background."""
-        args = ["git", "ls-tree", "-r", "-d", "-z", "--full-tree", commit]
-        return Pending([*args, "--", prefix] if prefix else args, self.root, bytes)
+    def start_ls_trees(self, commit: str, paths: Sequence[str]) -> Pending[bytes]:
+        """`ls-tree -r -d -z` of `commit`: the directories at `paths` (all, when empty), those
+        above them and those below, each "040000 tree <oid>\t<path>\0"; started in the
+        background."""
+        args = ["git", "--literal-pathspecs", "ls-tree", "-r", "-d", "-z", "--full-tree", commit]
+        return Pending([*args, "--", *paths] if paths else args, self.root, bytes)
 
     def start_ls_index_records(self, prefix: str) -> Pending[bytes]:
         """`ls-files -s -v -z` of the files under `prefix`, as git prints it (for

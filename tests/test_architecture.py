@@ -19,6 +19,7 @@ LAYERS: list[tuple[str, ...]] = [
         "ci_ml.yaml_load",
         "ci_ml.yaml_schema",
         "ci_ml.git",
+        "ci_ml.project_root",
         "ci_ml.state",
         "ci_ml.workspace_files",
     ),
@@ -31,7 +32,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("ci_ml.run",),
     ("ci_ml.mlflow",),
     ("ci_ml.commands",),
-    ("ci_ml.cli", "ci_ml.__main__", "ci_ml.github.action"),
+    ("ci_ml.cli", "ci_ml.launch", "ci_ml.__main__", "ci_ml.github.action"),
 ]
 
 

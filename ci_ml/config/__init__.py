@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ci_ml.config.options import CONFIG_FILE, OPTIONS, Option, options_table
+from ci_ml.config.options import OPTIONS, Option, options_table
 from ci_ml.config.settings import (
     MetricRule,
     MlflowSettings,
@@ -10,6 +10,7 @@ from ci_ml.config.settings import (
     apply_settings,
     resolve,
 )
+from ci_ml.project_root import CONFIG_FILE
 
 __all__ = [
     "CONFIG_FILE",

@@ -9,7 +9,6 @@ from typing import Any
 
 from ci_ml.runner_cost import parse_approval, parse_budget
 
-CONFIG_FILE = "ci-ml.yaml"
 # DVC's keys are allowed in ci-ml.yaml when a project keeps its stages there.
 PIPELINE_KEYS = ("stages", "vars", "params", "metrics", "plots")
 

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from ci_ml.config.options import (
-    CONFIG_FILE,
     OPTION_BY_NAME,
     OPTIONS,
     PIPELINE_KEYS,
@@ -24,6 +23,7 @@ from ci_ml.config.options import (
 from ci_ml.config.stage_entries import _pass_env, _stage_settings
 from ci_ml.errors import ConfigError, did_you_mean
 from ci_ml.pipeline import Pipeline, Stage, StageSettings
+from ci_ml.project_root import CONFIG_FILE
 from ci_ml.runner_cost import default_costs, parse_runner_cost
 
 FILE_KEYS = (

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from ci_ml.errors import PipelineError, did_you_mean
+from ci_ml.project_root import CONFIG_FILE
 from ci_ml.yaml_schema import key_line
 
-CONFIG_FILE = "ci-ml.yaml"
 DEFAULT_PARAMS = "params.yaml"
 CONFIG_STAGE_KEYS = ("gpu", "runner", "timeout", "env")
 STAGE_KEYS = (

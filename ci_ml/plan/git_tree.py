@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import stat
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 REGULAR = "100644"
 EXECUTABLE = "100755"
@@ -68,13 +68,16 @@ def worktree_mode(index_mode: str, st_mode: int) -> str:
 class CommitTrees:
     """The tree ids of a commit's directories, as `ls-tree -r -d -z` prints them
     ("040000 tree <oid>\\t<path>\\0" each), each looked up with one search of the output
-    instead of splitting all of it."""
+    instead of splitting all of it. `listing`: that output, or what reads it on the first
+    look-up (a pipeline without directory deps never lists its trees)."""
 
-    def __init__(self, out: bytes) -> None:
-        self._out = out
+    def __init__(self, listing: bytes | Callable[[], bytes]) -> None:
+        self._listing = listing
 
     def get(self, repo_dir: str) -> str | None:
-        out = self._out
+        if not isinstance(self._listing, bytes):
+            self._listing = self._listing()
+        out = self._listing
         needle = b"\t" + repo_dir.encode("utf-8", "surrogateescape") + b"\0"
         end = out.find(needle)
         while end >= 0:

@@ -14,11 +14,10 @@ from ci_ml.errors import ConfigError, UserError
 from ci_ml.git import Git
 from ci_ml.plan.entries import Entries
 from ci_ml.plan.git_tree import CommitTrees
+from ci_ml.project_root import find_root
 from ci_ml.state import STATE_DIR
 from ci_ml.workspace_files import read_text
 from ci_ml.yaml_guard import safe_load
-
-PIPELINE_FILE = "dvc.yaml"
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,12 +34,7 @@ class Project:
         nearest with a dvc.yaml; the search stops at the repository's top level."""
         git = Git.discover(start)
         top = git.root.resolve()
-        candidates = [start.resolve(), *start.resolve().parents]
-        candidates = candidates[: candidates.index(top) + 1] if top in candidates else [top]
-        root = next(
-            (d for d in candidates if (d / CONFIG_FILE).is_file() or (d / ".dvc").is_dir()), None
-        )
-        root = root or next((d for d in candidates if (d / PIPELINE_FILE).is_file()), None)
+        root = find_root(start, top)
         if root is None:
             raise UserError(
                 f"no pipeline found in {start} or above: add a dvc.yaml (DVC stage syntax) or a "

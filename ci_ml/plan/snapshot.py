@@ -18,7 +18,7 @@ from ci_ml.plan.content_ids import all_deps, dep_content_ids, untracked_dirs
 from ci_ml.plan.entries import Entries, IndexListing
 from ci_ml.plan.git_tree import REGULAR, CommitTrees, worktree_mode
 from ci_ml.plan.planner import Side
-from ci_ml.plan.project import PIPELINE_FILE, FileTree, Project, refuse_tracked_state
+from ci_ml.plan.project import FileTree, Project, refuse_tracked_state
 from ci_ml.plan.worktree import (
     Changes,
     WorktreeReads,
@@ -26,6 +26,7 @@ from ci_ml.plan.worktree import (
     most_checked,
     start_worktree_reads,
 )
+from ci_ml.project_root import PIPELINE_FILE
 from ci_ml.state import STATE_DIR
 
 WORKTREE = "working tree"
@@ -46,9 +47,8 @@ def read_side(
     if ref is None:
         return _side(project, _worktree_tree(project), git.head_sha(), WORKTREE, settings=settings)
     sha = require_commit(git, ref, what="--head" if label is None else "commit")
-    trees = git.start_ls_trees(sha, project.prefix)
-    entries = git.ls_tree(sha, project.prefix)
-    tree = FileTree(project, entries, worktree=False, trees=CommitTrees(trees.result()))
+    trees = CommitTrees(lambda: git.start_ls_trees(sha, _paths(project.prefix)).result())
+    tree = FileTree(project, git.ls_tree(sha, project.prefix), worktree=False, trees=trees)
     return _side(project, tree, sha, label or ref, settings=settings)
 
 
@@ -72,7 +72,7 @@ def read_worktree_and_base(
     memo: dict[Any, Any] = {}  # and so are a dvc.lock and a directory's files
     # Started here, not in a thread: a thread waits for the GIL to start its process.
     base_diff = git.start_index_vs_commit(base_sha, project.prefix)
-    base_trees = git.start_ls_trees(base_sha, project.prefix)
+    base_trees = None  # the base's directories that are directory deps at the head
     with ThreadPoolExecutor(1) as pool:
         head_sha = pool.submit(git.head_sha)
         listing = reads.index()
@@ -93,6 +93,7 @@ def read_worktree_and_base(
             listing.expect(2 * len(all_deps(early[0])))
             dirs = untracked_dirs(project, head_tree, all_deps(early[0]))
             untracked = (dirs, git.start_untracked(dirs)) if dirs else None
+            base_trees = git.start_ls_trees(base_sha, dirs) if dirs else None
         # On this thread, not a pool's: a thread that waits for the GIL between its system
         # calls waits a switch interval (5 ms) for each while this one parses.
         changes = _checked(project, head_tree, listing, early, named) if early else None
@@ -101,7 +102,8 @@ def read_worktree_and_base(
         base: Side | CiMlError
         diff: list[IndexChange] = []
         try:
-            diff, trees = base_diff.result(), CommitTrees(base_trees.result())
+            diff = base_diff.result()
+            trees = CommitTrees(base_trees.result() if base_trees else b"")
             # The head's directories are the base's but where the index or the files differ.
             head_tree.trees = trees
             head_tree.changed(path for _, _, _, path in diff)
@@ -238,11 +240,10 @@ def _worktree_tree(project: Project) -> FileTree:
     head = git.head_sha()
     tree = FileTree(project, IndexListing(listing.result()), worktree=True)
     if head is not None:
-        trees = git.start_ls_trees(head, project.prefix)
         tree.changed(
             path for _, _, _, path in git.start_index_vs_commit(head, project.prefix).result()
         )
-        tree.trees = CommitTrees(trees.result())
+        tree.trees = CommitTrees(lambda: git.start_ls_trees(head, _paths(project.prefix)).result())
     _patch(tree, *changes.result())
     return tree
 
@@ -299,6 +300,10 @@ def _parse(
         if label == WORKTREE:
             raise
         raise PipelineError(f"at {label}: {e}") from e
+
+
+def _paths(prefix: str) -> list[str]:
+    return [prefix] if prefix else []
 
 
 def _without(named: dict[str, list[str]], paths: set[str]) -> dict[str, list[str]]:
