@@ -6,18 +6,22 @@ Output is read with `-z` and split on NUL so no file name can break parsing.
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import os
 import re
 import subprocess
-import tempfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
-from subprocess import PIPE
 from typing import Generic, TypeVar
 
 from ci_ml.errors import GitError, GitRefError, NotInRepositoryError
+from ci_ml.git_spawn import (
+    Started,
+    index_listing_argv,
+    spawn,
+    stop,
+    take_prestarted,
+    worktree_changes_argv,
+)
 
 log = logging.getLogger("ci_ml")
 
@@ -122,8 +126,7 @@ class Git:
         """`ls-files -s -v -z` of the files under `prefix`, as git prints it (for
         `plan.entries.IndexListing`, which looks paths up in it without splitting it), started
         in the background."""
-        args = ["git", "ls-files", "-s", "-v", "-z", "--full-name"]
-        return Pending([*args, "--", prefix] if prefix else args, self.root, bytes)
+        return Pending(index_listing_argv(prefix), self.root, bytes)
 
     def start_index_vs_commit(self, commit: str, prefix: str) -> Pending[list[IndexChange]]:
         """(status, mode and object id in `commit`, path) for each file where the index differs from
@@ -141,14 +144,24 @@ class Git:
     ) -> Pending[tuple[list[str], list[str]]]:
         """`worktree_changes` at or under `paths` (literal paths, not patterns), started in the
         background; `speculative` when the answer may not be needed (see `Pending`)."""
-        # On two cores or fewer, status's threads that stat the index in parallel only take the
-        # cores from `ls-files` and its parsing, which run meanwhile (0.05 s less in 0.35 s at
-        # 100,000 files, benchmarks/README.md); the answer is the same either way.
-        args = ["git", "--literal-pathspecs"]
-        args += ["-c", "core.preloadIndex=false"] if _cores() <= 2 else []
-        args += ["status", "--porcelain=v2", "-z", "--untracked-files=no", "--no-renames"]
-        args += ["--ignore-submodules=all", "--", *paths]
-        return Pending(args, self.root, _parse_status, speculative=speculative)
+        argv = worktree_changes_argv(paths)
+        return Pending(argv, self.root, _parse_status, speculative=speculative)
+
+    def take_prestarted_reads(
+        self, prefix: str
+    ) -> tuple[Pending[bytes], Pending[tuple[list[str], list[str]]]] | None:
+        """The index listing and the speculative status of the files under `prefix`, if the
+        console entry started them (`git_spawn.prestart_worktree_reads`)."""
+        found = take_prestarted(str(self.root), prefix)
+        if found is None:
+            return None
+        listing, changes = found
+        return (
+            Pending(index_listing_argv(prefix), self.root, bytes, started=listing),
+            Pending(
+                worktree_changes_argv([prefix or "."]), self.root, _parse_status, started=changes
+            ),
+        )
 
     def untracked(self, paths: Sequence[str]) -> list[str]:
         """Untracked, not ignored files at or under `paths`."""
@@ -216,18 +229,18 @@ class Pending(Generic[T]):
         parse: Callable[[bytes], T],
         *,
         speculative: bool = False,
+        started: Started | None = None,
     ) -> None:
+        """Start `argv` in `cwd`, or take it `started` already (by `git_spawn`)."""
         log.debug("+ %s", " ".join(argv))
         self._argv = argv
         self._parse = parse
-        self._out = tempfile.TemporaryFile()  # noqa: SIM115 - closed by result() or cancel()
-        try:
-            self._proc = subprocess.Popen(argv, cwd=cwd, stdout=self._out, stderr=PIPE)
-        except FileNotFoundError as e:
-            self._out.close()
-            raise _not_installed() from e
-        if speculative:
-            _lower_priority(self._proc.pid)
+        if started is None:
+            try:
+                started = spawn(argv, cwd, nice=speculative)
+            except FileNotFoundError as e:
+                raise _not_installed() from e
+        self._proc, self._out = started
 
     @property
     def pid(self) -> int:
@@ -244,18 +257,7 @@ class Pending(Generic[T]):
 
     def cancel(self) -> None:
         """Stop the command: SIGTERM, on which git removes the lock files it holds."""
-        if self._proc.poll() is None:
-            self._proc.terminate()
-        self._proc.communicate()
-        self._out.close()
-
-
-def _lower_priority(pid: int) -> None:
-    """Ten steps nicer than this process (best effort: not on Windows, and a process that has
-    already exited cannot be changed)."""
-    if hasattr(os, "setpriority"):
-        with contextlib.suppress(OSError):
-            os.setpriority(os.PRIO_PROCESS, pid, min(19, os.getpriority(os.PRIO_PROCESS, 0) + 10))
+        stop((self._proc, self._out))
 
 
 def _parse_diff_index(out: bytes) -> list[IndexChange]:
@@ -282,13 +284,6 @@ def _parse_status(out: bytes) -> tuple[list[str], list[str]]:
         elif worktree_state != ".":
             modified.append(path)
     return modified, deleted
-
-
-def _cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
 
 
 def _split_z(out: bytes) -> Iterator[str]:

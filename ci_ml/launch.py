@@ -1,13 +1,13 @@
 """The `ci-ml` console command. For a plan of the working tree, git's reads of it (the index
-listing and `git status`, the longest part of a plan at 100,000 files) start here, beside the
-CLI's imports, instead of after them."""
+listing and `git status`, the longest part of a plan at 100,000 files) start here, before the
+CLI's imports (0.05 s), which then run beside them. Light to import: os and sys, and for a
+plan subprocess."""
 
 from __future__ import annotations
 
 import os
 import sys
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 
 
 def main() -> int:
@@ -45,21 +45,22 @@ def _prestart_plan(args: list[str], env: Mapping[str, str]) -> None:
     again, and reported, by the plan itself."""
     if not args or args[0] != "plan" or any(_ends_prestart(arg) for arg in args):
         return
-    from ci_ml.errors import CiMlError
-    from ci_ml.git import Git
-    from ci_ml.plan import prestart_worktree_reads
-    from ci_ml.project_root import find_root
+    import subprocess
 
-    start = Path(_pipeline_option(args) or env.get("CI_ML_PIPELINE") or ".")
+    from ci_ml.git_spawn import prestart_worktree_reads
+    from ci_ml.project_root import find_root, repo_prefix
+
+    start = _pipeline_option(args) or env.get("CI_ML_PIPELINE") or "."
     try:
-        git = Git.discover(start)
-        top = git.root.resolve()
+        found = subprocess.run(
+            ["git", "rev-parse", "--show-toplevel"], cwd=start, capture_output=True, check=True
+        )
+        top = found.stdout.decode().strip()  # as `Git.discover` reads it
         root = find_root(start, top)
-    except (CiMlError, OSError):
+        if root is not None:
+            prestart_worktree_reads(top, repo_prefix(root, top))
+    except (OSError, subprocess.CalledProcessError, UnicodeDecodeError):
         return
-    if root is not None:
-        prefix = root.relative_to(top).as_posix()
-        prestart_worktree_reads(git, "" if prefix == "." else prefix)
 
 
 def _ends_prestart(arg: str) -> bool:

@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     )
     from ci_ml.plan.project import Project, load_settings, open_project, refuse_tracked_state
     from ci_ml.plan.snapshot import read_side, read_worktree_and_base
-    from ci_ml.plan.worktree import prestart_worktree_reads, start_worktree_reads
+    from ci_ml.plan.worktree import start_worktree_reads
 
 _MODULES = {
     "APPROVAL_LABEL": "budget",
@@ -65,7 +65,6 @@ _MODULES = {
     "refuse_tracked_state": "project",
     "read_side": "snapshot",
     "read_worktree_and_base": "snapshot",
-    "prestart_worktree_reads": "worktree",
     "start_worktree_reads": "worktree",
 }
 
@@ -94,7 +93,6 @@ __all__ = [
     "param_label",
     "plan",
     "plan_document",
-    "prestart_worktree_reads",
     "price_per_minute",
     "read_side",
     "read_worktree_and_base",

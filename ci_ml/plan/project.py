@@ -14,7 +14,7 @@ from ci_ml.errors import ConfigError, UserError
 from ci_ml.git import Git
 from ci_ml.plan.entries import Entries
 from ci_ml.plan.git_tree import CommitTrees
-from ci_ml.project_root import find_root
+from ci_ml.project_root import find_root, repo_prefix
 from ci_ml.state import STATE_DIR
 from ci_ml.workspace_files import read_text
 from ci_ml.yaml_guard import safe_load
@@ -33,15 +33,13 @@ class Project:
         """The nearest directory at or above `start` with ci-ml.yaml or `.dvc/`, else the
         nearest with a dvc.yaml; the search stops at the repository's top level."""
         git = Git.discover(start)
-        top = git.root.resolve()
-        root = find_root(start, top)
+        root = find_root(str(start), str(git.root))
         if root is None:
             raise UserError(
                 f"no pipeline found in {start} or above: add a dvc.yaml (DVC stage syntax) or a "
                 f"{CONFIG_FILE} with `stages:`, or run `ci-ml init`."
             )
-        prefix = root.relative_to(top).as_posix()
-        return cls(root=root, git=git, prefix="" if prefix == "." else prefix)
+        return cls(root=Path(root), git=git, prefix=repo_prefix(root, str(git.root)))
 
     def to_repo(self, path: str) -> str:
         return posixpath.normpath(posixpath.join(self.prefix, path)) if self.prefix else path

@@ -6,12 +6,10 @@ status is asked only about the ones whose content differs or that are not plain 
 
 from __future__ import annotations
 
-import atexit
 import os
 import stat
 from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
 
 from ci_ml.errors import GitError
 from ci_ml.git import Git, Pending
@@ -48,30 +46,11 @@ class WorktreeReads:
         self.changes.cancel()
 
 
-# Reads that the console entry started before the CLI's imports (`prestart_worktree_reads`),
-# by (repository root, prefix): taken by the plan that asks for them.
-_prestarted: dict[tuple[Path, str], WorktreeReads] = {}
-
-
-def prestart_worktree_reads(git: Git, prefix: str) -> None:
-    """Start the reads that `start_worktree_reads` will return, before the plan asks: git's
-    status is the longest part of a plan, and the CLI's imports take 0.04 s."""
-    if not _prestarted:
-        atexit.register(_cancel_prestarted)  # a plan that fails early leaves no git running
-    _prestarted[git.root, prefix] = _start(git, prefix)
-
-
-def _cancel_prestarted() -> None:
-    for reads in _prestarted.values():
-        reads.listing.cancel()
-        reads.cancel()
-    _prestarted.clear()
-
-
 def start_worktree_reads(git: Git, prefix: str) -> WorktreeReads:
     """Start `WorktreeReads` for the files under `prefix` now (they need neither the settings
-    nor the base), or take those started for them already."""
-    return _prestarted.pop((git.root, prefix), None) or _start(git, prefix)
+    nor the base), or take those that the console entry started already."""
+    prestarted = git.take_prestarted_reads(prefix)
+    return WorktreeReads(*prestarted) if prestarted else _start(git, prefix)
 
 
 def _start(git: Git, prefix: str) -> WorktreeReads:
