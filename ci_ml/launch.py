@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 
 def main() -> int:
     argv = sys.argv[1:]
-    _prestart_plan(after_command(argv), os.environ)
+    prestart_plan(after_command(argv), os.environ)
     from ci_ml.cli import main as cli_main
 
     return cli_main(argv)
@@ -39,7 +39,7 @@ def after_command(argv: Sequence[str]) -> list[str]:
     return argv[:1] + leading + argv[1:] if leading and argv else leading + argv
 
 
-def _prestart_plan(args: list[str], env: Mapping[str, str]) -> None:
+def prestart_plan(args: list[str], env: Mapping[str, str]) -> None:
     """Start the working tree's reads for `ci-ml plan` without `--head`. Only a head start:
     reads that the plan does not take are stopped at exit, and any problem here is found
     again, and reported, by the plan itself."""

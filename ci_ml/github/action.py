@@ -103,13 +103,15 @@ def _base_to_fetch(env: Mapping[str, str]) -> str | None:
 
 
 def main() -> int:
-    from ci_ml.cli import main as cli_main
+    from ci_ml.launch import prestart_plan
 
     try:
         argv = argv_from_inputs(os.environ)
     except UserError as e:
         print(f"::error::{e}")
         return e.exit_code
+    prestart_plan(argv, os.environ)  # a plan's reads of the working tree run beside the fetch
+    from ci_ml.cli import main as cli_main
     base = _base_to_fetch(os.environ)
     if argv[0] in WITH_BASE and base:
         try:
