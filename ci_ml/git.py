@@ -129,9 +129,9 @@ class Git:
         return Pending(index_listing_argv(prefix), self.root, bytes)
 
     def start_index_vs_commit(self, commit: str, prefix: str) -> Pending[list[IndexChange]]:
-        """(status, mode and object id in `commit`, path) for each file where the index differs from
-        `commit`: A (only in the index), D (only in the commit), M or T (changed); started in
-        the background."""
+        """(status, mode and object id in `commit`, path) for each file where the index
+        differs from `commit`: A (only in the index), D (only in the commit), M or T (changed);
+        started in the background."""
         args = ["git", "diff-index", "--cached", "-z", "--no-renames", commit]
         return Pending([*args, "--", prefix or "."], self.root, _parse_diff_index)
 

@@ -28,7 +28,7 @@ def spawn(argv: list[str], cwd: str | os.PathLike[str], *, nice: bool = False) -
         out.close()
         raise
     if nice:
-        lower_priority(proc.pid)
+        _lower_priority(proc.pid)
     return proc, out
 
 
@@ -62,7 +62,11 @@ def prestart_worktree_reads(top: str, prefix: str) -> None:
     """Start the index listing and (speculatively, so nicer) status of the files under
     `prefix` in the repository at `top`, for `take_prestarted` to hand to the plan."""
     listing = spawn(index_listing_argv(prefix), top)
-    changes = spawn(worktree_changes_argv([prefix or "."]), top, nice=True)
+    try:
+        changes = spawn(worktree_changes_argv([prefix or "."]), top, nice=True)
+    except BaseException:
+        stop(listing)
+        raise
     if not _prestarted:
         atexit.register(_stop_prestarted)  # a plan that fails early leaves no git running
     _prestarted[top, prefix] = (listing, changes)
@@ -80,7 +84,7 @@ def _stop_prestarted() -> None:
     _prestarted.clear()
 
 
-def lower_priority(pid: int) -> None:
+def _lower_priority(pid: int) -> None:
     """Ten steps nicer than this process (best effort: not on Windows, and a process that has
     already exited cannot be changed)."""
     if hasattr(os, "setpriority"):

@@ -112,6 +112,7 @@ def main() -> int:
         return e.exit_code
     prestart_plan(argv, os.environ)  # a plan's reads of the working tree run beside the fetch
     from ci_ml.cli import main as cli_main
+
     base = _base_to_fetch(os.environ)
     if argv[0] in WITH_BASE and base:
         try:
