@@ -6,7 +6,9 @@ Output is read with `-z` and split on NUL so no file name can break parsing.
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import os
 import re
 import subprocess
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -66,6 +68,7 @@ class Git:
 
     def __init__(self, root: Path) -> None:
         self.root = root
+        self._object_format: str | None = None  # sha1 or sha256, when asked
 
     @classmethod
     def discover(cls, start: Path) -> Git:
@@ -173,13 +176,27 @@ class Git:
         return Pending(args, self.root, lambda out: list(_split_z(out)))
 
     def hash_worktree_files(self, paths: Sequence[str]) -> dict[str, str]:
-        """Blob ids of working-tree files, as `git add` would store them (filters applied)."""
-        if not paths:
-            return {}
-        out = self.run(
-            "hash-object", "--stdin-paths", stdin="".join(f"{p}\n" for p in paths).encode()
-        )
-        return dict(zip(paths, out.decode().split(), strict=True))
+        """Blob ids of working-tree files, as `git add` would store them (filters applied; a
+        symlink as the text of its target, which `hash-object` would follow instead)."""
+        links = [p for p in paths if (self.root / p).is_symlink()]
+        files = [p for p in paths if p not in links] if links else list(paths)
+        ids: dict[str, str] = {}
+        if files:
+            out = self.run(
+                "hash-object", "--stdin-paths", stdin="".join(f"{p}\n" for p in files).encode()
+            )
+            ids = dict(zip(files, out.decode().split(), strict=True))
+        for path in links:
+            target = os.fsencode((self.root / path).readlink())  # the bytes, as git stores them
+            ids[path] = self._blob_id(target)
+        return ids
+
+    def _blob_id(self, content: bytes) -> str:
+        """The id git gives a blob of `content`, in this repository's object format."""
+        if self._object_format is None:
+            self._object_format = self.run("rev-parse", "--show-object-format").decode().strip()
+        algorithm = "sha256" if self._object_format == "sha256" else "sha1"
+        return hashlib.new(algorithm, b"blob %d\0" % len(content) + content).hexdigest()
 
     def read_blobs(self, object_ids: Iterable[str]) -> Iterator[tuple[str, bytes]]:
         """Contents of blobs, through one `git cat-file --batch` process."""

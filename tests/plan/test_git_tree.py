@@ -190,3 +190,22 @@ def test_a_directory_with_more_or_fewer_files_than_git_tracks_is_not_a_tree(
     assert ids["data"].startswith("dir:")  # a stage's output in it is not its input
     (git_repo.path / "clean/new.csv").write_text("untracked\n")
     assert read_side(project, None).dep_ids["clean"].startswith("dir:")
+
+
+def test_a_retargeted_link_is_its_new_target_not_the_file_there(git_repo: GitRepo) -> None:
+    """git stores a symlink as the text of its target; `git hash-object` follows the link, and
+    fails on a dangling one."""
+    git_repo.write(
+        {"dvc.yaml": "stages:\n  s:\n    cmd: echo\n    deps: [data]\n", "data/a.csv": "1\n"}
+    )
+    (git_repo.path / "data/link").symlink_to("a.csv")
+    git_repo.commit("base")
+    for target in ("../elsewhere", "a.csv.gone"):  # an untracked file, nothing at all
+        (git_repo.path / "elsewhere").write_text("not in the dep\n")
+        (git_repo.path / "data/link").unlink()
+        (git_repo.path / "data/link").symlink_to(target)
+        edited = _dep_id(git_repo)
+        assert len(edited) == 1
+        git_repo.git("add", "data")
+        git_repo.commit(f"link to {target}")
+        assert edited == {"tree:" + git_repo.git("rev-parse", "HEAD:data")}
