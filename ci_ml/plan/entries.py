@@ -175,10 +175,13 @@ class IndexListing(Mapping[str, str]):
 def _odd_modes(metas: list[str], paths: list[str]) -> dict[str, str]:
     """The modes that are not REGULAR, by path, of `ls-files -s -v` records (a conflict's
     first stage)."""
+    modes = [meta[2:8] for meta in metas]
+    if modes.count(REGULAR) == len(modes):  # the common case, without a Python test per path
+        return {}
     odd: dict[str, str] = {}
-    for meta, path in zip(metas, paths, strict=True):
-        if not meta.startswith(REGULAR, 2):
-            odd.setdefault(path, meta[2:8])
+    for mode, path in zip(modes, paths, strict=True):
+        if mode != REGULAR:
+            odd.setdefault(path, mode)
     return odd
 
 

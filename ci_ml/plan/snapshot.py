@@ -45,7 +45,9 @@ def read_side(
     """The side at commit `ref`, or the working tree when `ref` is None."""
     git = project.git
     if ref is None:
-        return _side(project, _worktree_tree(project), git.head_sha(), WORKTREE, settings=settings)
+        head = git.head_sha()
+        tree, named = _worktree_tree(project, head)
+        return _side(project, tree, head, WORKTREE, settings=settings, named=named)
     sha = require_commit(git, ref, what="--head" if label is None else "commit")
     trees = CommitTrees(lambda: git.start_ls_trees(sha, _paths(project.prefix)).result())
     tree = FileTree(project, git.ls_tree(sha, project.prefix), worktree=False, trees=trees)
@@ -232,20 +234,24 @@ def _pipeline(
     return pipeline, ignore, build_graph(pipeline)
 
 
-def _worktree_tree(project: Project) -> FileTree:
-    """The working tree's files: the index's, HEAD's tree ids where they still hold."""
+def _worktree_tree(project: Project, head: str | None) -> tuple[FileTree, dict[str, list[str]]]:
+    """The working tree's files (the index's, with HEAD's tree ids where they still hold) and
+    its pipeline files (`_named`)."""
     git = project.git
     changes = git.start_worktree_changes([project.prefix or "."])
     listing = git.start_ls_index_records(project.prefix)
-    head = git.head_sha()
-    tree = FileTree(project, IndexListing(listing.result()), worktree=True)
-    if head is not None:
-        tree.changed(
-            path for _, _, _, path in git.start_index_vs_commit(head, project.prefix).result()
-        )
-        tree.trees = CommitTrees(lambda: git.start_ls_trees(head, _paths(project.prefix)).result())
-    _patch(tree, *changes.result())
-    return tree
+    # All at once: these are cheap beside status, and `run` and `dag` pay for them.
+    staged = git.start_index_vs_commit(head, project.prefix) if head else None
+    trees = git.start_ls_trees(head, _paths(project.prefix)) if head else None
+    index = IndexListing(listing.result())
+    named = {name: list(dict.fromkeys(index.named(name))) for name in _NAMES}
+    tree = FileTree(project, index, worktree=True)
+    if staged is not None and trees is not None:
+        tree.changed(path for _, _, _, path in staged.result())
+        tree.trees = CommitTrees(trees.result())
+    modified, deleted = changes.result()
+    _patch(tree, modified, deleted)
+    return tree, _without(named, set(deleted))
 
 
 def _patch(tree: FileTree, modified: list[str], deleted: list[str]) -> None:
