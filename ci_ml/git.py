@@ -178,7 +178,7 @@ class Git:
     def hash_worktree_files(self, paths: Sequence[str]) -> dict[str, str]:
         """Blob ids of working-tree files, as `git add` would store them (filters applied; a
         symlink as the text of its target, which `hash-object` would follow instead)."""
-        links = [p for p in paths if (self.root / p).is_symlink()]
+        links = {p for p in paths if (self.root / p).is_symlink()}
         files = [p for p in paths if p not in links] if links else list(paths)
         ids: dict[str, str] = {}
         if files:

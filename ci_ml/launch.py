@@ -23,19 +23,11 @@ def after_command(argv: Sequence[str]) -> list[str]:
     argv = list(argv)
     leading: list[str] = []
     while argv:
-        arg = argv[0]
-        if arg in ("-C", "--pipeline") and len(argv) > 1:
-            leading += argv[:2]
-            argv = argv[2:]
-        elif (
-            arg == "--debug"
-            or arg.startswith("--pipeline=")
-            or (arg.startswith("-C") and len(arg) > 2)
-        ):
-            leading.append(arg)
-            argv = argv[1:]
-        else:
+        width = _pipeline_option(argv, 0)[1] or (1 if argv[0] == "--debug" else 0)
+        if not width:
             break
+        leading += argv[:width]
+        argv = argv[width:]
     return argv[:1] + leading + argv[1:] if leading and argv else leading + argv
 
 
@@ -50,7 +42,8 @@ def prestart_plan(args: list[str], env: Mapping[str, str]) -> None:
     from ci_ml.git_spawn import prestart_worktree_reads
     from ci_ml.project_root import find_root, repo_prefix
 
-    start = _pipeline_option(args) or env.get("CI_ML_PIPELINE") or "."
+    given = (_pipeline_option(args, i)[0] for i in range(len(args)))
+    start = next((value for value in given if value), None) or env.get("CI_ML_PIPELINE") or "."
     try:
         found = subprocess.run(
             ["git", "rev-parse", "--show-toplevel"], cwd=start, capture_output=True, check=True
@@ -68,12 +61,14 @@ def _ends_prestart(arg: str) -> bool:
     return arg in ("-h", "--help", "--head") or arg.startswith("--head=")
 
 
-def _pipeline_option(args: list[str]) -> str | None:
-    for i, arg in enumerate(args):
-        if arg in ("-C", "--pipeline") and i + 1 < len(args):
-            return args[i + 1]
-        if arg.startswith("--pipeline="):
-            return arg.partition("=")[2]
-        if arg.startswith("-C") and len(arg) > 2:
-            return arg[2:]
-    return None
+def _pipeline_option(args: list[str], i: int) -> tuple[str | None, int]:
+    """The value of a -C/--pipeline option at `args[i]`, and how many arguments it takes
+    (0 when `args[i]` is not one)."""
+    arg = args[i]
+    if arg in ("-C", "--pipeline") and i + 1 < len(args):
+        return args[i + 1], 2
+    if arg.startswith("--pipeline="):
+        return arg.partition("=")[2], 1
+    if arg.startswith("-C") and len(arg) > 2:
+        return arg[2:], 1
+    return None, 0

@@ -140,17 +140,13 @@ class _DepResolver:
             return "git:" + entry
         may_exclude = self._may_exclude(dep)
         extra = self._extra(repo_path)
-        if not may_exclude and not extra:
-            # Git's own id for the directory, from one look-up: no file listed one by one.
-            known = self.tree.tree_id(repo_path)
-            if known is not None:
-                return "tree:" + known
+        known = None if extra else self.tree.tree_id(repo_path)
+        if known is not None and not may_exclude:
+            return "tree:" + known  # git's own id, from one look-up: no file listed one by one
         tracked = self.tree.under(repo_path)
         inside = [p for p in tracked if not self._is_excluded(p)] if may_exclude else tracked
         if inside and not extra and len(inside) == len(tracked):
-            return "tree:" + (
-                self.tree.tree_id(repo_path) or self._computed_tree_id(repo_path, inside)
-            )
+            return "tree:" + (known or self._computed_tree_id(repo_path, inside))
         if inside:
             return self._git_dir_id(dep, repo_path, inside, extra)
         pointer = self._pointer_id(dep)

@@ -68,6 +68,11 @@ class FileTree:
         self._changed_dirs: set[str] = set()
         self._blobs: dict[str, bytes] = {}
 
+    def follow(self, trees: CommitTrees, diff: Iterable[str]) -> None:
+        """These files are the commit that `trees` lists, but for the paths in `diff`."""
+        self.trees = trees
+        self.changed(diff)
+
     def changed(self, paths: Iterable[str]) -> None:
         """`paths` (repo-relative) differ from the commit `trees` lists: the directories above
         them are no longer that commit's."""

@@ -80,7 +80,7 @@ def read_worktree_and_base(
         listing = reads.index()
         refuse_tracked_state(project, listing.under(project.to_repo(STATE_DIR)))
         # Both sides' pipeline files from one search of the index, patched like the entries.
-        named = {name: list(dict.fromkeys(listing.named(name))) for name in _NAMES}
+        named = _index_named(listing)
         head_tree = FileTree(project, listing, worktree=True)  # its trees: below
         # The head's files are read from the disk: only a deleted pipeline file (known from
         # status) would change its pipeline, and then it is parsed again below.
@@ -107,8 +107,7 @@ def read_worktree_and_base(
             diff = base_diff.result()
             trees = CommitTrees(base_trees.result() if base_trees else b"")
             # The head's directories are the base's but where the index or the files differ.
-            head_tree.trees = trees
-            head_tree.changed(path for _, _, _, path in diff)
+            head_tree.follow(trees, (path for _, _, _, path in diff))
             base = _base_side(
                 project,
                 listing,
@@ -244,11 +243,10 @@ def _worktree_tree(project: Project, head: str | None) -> tuple[FileTree, dict[s
     staged = git.start_index_vs_commit(head, project.prefix) if head else None
     trees = git.start_ls_trees(head, _paths(project.prefix)) if head else None
     index = IndexListing(listing.result())
-    named = {name: list(dict.fromkeys(index.named(name))) for name in _NAMES}
+    named = _index_named(index)
     tree = FileTree(project, index, worktree=True)
     if staged is not None and trees is not None:
-        tree.changed(path for _, _, _, path in staged.result())
-        tree.trees = CommitTrees(trees.result())
+        tree.follow(CommitTrees(trees.result()), (path for _, _, _, path in staged.result()))
     modified, deleted = changes.result()
     _patch(tree, modified, deleted)
     return tree, _without(named, set(deleted))
@@ -306,6 +304,11 @@ def _parse(
         if label == WORKTREE:
             raise
         raise PipelineError(f"at {label}: {e}") from e
+
+
+def _index_named(listing: IndexListing) -> dict[str, list[str]]:
+    """The index's paths whose file name is one of `_NAMES`, by name (a conflict's once)."""
+    return {name: list(dict.fromkeys(listing.named(name))) for name in _NAMES}
 
 
 def _paths(prefix: str) -> list[str]:
